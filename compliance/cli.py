@@ -17,11 +17,7 @@ from compliance import __version__
 EXIT_ERROR = 2
 
 # (command, module providing register(subparsers)); one line per command group.
-COMMAND_GROUPS: tuple[tuple[str, str], ...] = (
-    ("access", "compliance.access.cli"),
-    ("xnat-audit", "compliance.xnat_audit"),
-    ("anon", "compliance.anon.cli"),
-)
+COMMAND_GROUPS: tuple[tuple[str, str], ...] = ()
 
 
 def build_parser() -> argparse.ArgumentParser:
