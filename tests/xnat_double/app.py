@@ -1,0 +1,75 @@
+"""App factory of the XNAT REST double: a Flask app that behaves like a fresh XNAT 1.9/1.10."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from . import (
+    anonymize,
+    auth,
+    containers,
+    control,
+    dicomscp,
+    dqr,
+    events,
+    plugins,
+    projects,
+    site_config,
+    users,
+)
+from .common import STATE_KEY, state
+from .state import DoubleState
+
+BLUEPRINTS = (
+    control,
+    auth,
+    site_config,
+    users,
+    projects,
+    anonymize,
+    dicomscp,
+    dqr,
+    containers,
+    events,
+    plugins,
+)
+
+
+def create_app(state: DoubleState | None = None) -> Flask:
+    app = Flask("xnat_double")
+    app.url_map.strict_slashes = False
+    app.config[STATE_KEY] = state or DoubleState()
+    for module in BLUEPRINTS:
+        app.register_blueprint(module.blueprint)
+    app.before_request(auth.authenticate)
+    app.after_request(_finish)
+    app.register_error_handler(Exception, _unexpected)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    return app
+
+
+def _finish(response: Response) -> Response:
+    auth.set_session_cookie(response)
+    if not request.path.startswith(auth.CONTROL_PREFIX):
+        user = g.get("user")
+        entry = {
+            "method": request.method,
+            "path": request.path,
+            "query": {key: request.args.get(key) for key in request.args},
+            "status": response.status_code,
+            "user": user.username if user else None,
+        }
+        current = state()
+        with current.lock:
+            current.request_log.append(entry)
+    return response
+
+
+def _unexpected(error: Exception) -> Response:
+    if isinstance(error, HTTPException):
+        return error.get_response()
+    logging.getLogger("xnat_double").exception("unhandled error in the XNAT double")
+    return Response(f"Internal server error: {error}", status=500, mimetype="text/plain")

@@ -1,0 +1,345 @@
+"""Container service plugin: Docker server, commands, wrappers and their site/project enablement.
+
+Sources (CS = NrgXnat/container-service at tag 3.6.3, `…` = src/main/java/org/nrg/containers):
+- CS …/rest/DockerRestApi.java: GET /xapi/docker/server (no access level; 404 "No container server
+  defined." when there is none), POST (Admin → 403 for others) → 201 with the server, GET …/ping → "OK".
+  CS …/initialization/tasks/CheckDockerServerIsDefined.java: a fresh install defines the default
+  "Local socket" server (unix:///var/run/docker.sock); seed ``double: {docker_server: null}`` for a site
+  without one. The double never talks to Docker: the ping answers "OK" unless the seed sets
+  ``double: {docker_ping: false}`` (then 424, as NoDockerServerException/DockerServerException do).
+  Unknown JSON fields are ignored (Spring's Jackson default).
+- CS …/rest/CommandRestApi.java: POST /xapi/commands → 201 with the bare new id; a command with the same
+  name, image and version → 400 "This command duplicates a command already in the database."
+  (…/services/impl/HibernateCommandEntityService.java); an invalid command → 400; POST /{id} updates (200),
+  DELETE → 204; POST /{id}/wrappers → 201 wrapper id; DELETE /xapi/wrappers/{id} → 204. These call
+  checkAdminOrThrow: a non-admin gets 401, not 403 (…/exceptions/UnauthorizedException.java is
+  @ResponseStatus(UNAUTHORIZED)).
+- CS …/rest/CommandConfigurationRestApi.java: site GET/PUT …/enabled and PUT …/disabled are Admin (403);
+  project GET …/enabled is Edit and returns ProjectEnabledReport (…/model/configuration/
+  ProjectEnabledReport.java); project PUT …/enabled|disabled is Delete (owner; 403 for others).
+  There is no GET …/disabled.
+- CS …/services/impl/ContainerConfigServiceImpl.java: a wrapper is disabled on the site until enabled;
+  "enabled for a project" means enabled on the site AND explicitly enabled for the project.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from .common import (
+    empty,
+    json_response,
+    require_admin,
+    require_authenticated,
+    state,
+    stop,
+    text,
+    xapi_project,
+)
+from .state import DEFAULT_DOCKER_SERVER, User
+
+blueprint = Blueprint("containers", __name__)
+
+SERVER_KEYS = frozenset(DEFAULT_DOCKER_SERVER) - {"id"}
+ACTION_PROVIDER = "org.nrg.containers.services.CommandActionProvider"
+
+
+def require_container_admin() -> User:
+    """checkAdminOrThrow: anonymous/guest → 401 challenge, non-admin → 401 (UnauthorizedException)."""
+    user = require_authenticated()
+    if not user.is_admin:
+        stop(401, f"User {user.username} is not authorized to manage the container service")
+    return user
+
+
+# --- Docker server -----------------------------------------------------------------------------------
+@blueprint.route("/xapi/docker/server", methods=["GET"])
+def get_server() -> Response:
+    with state().lock:
+        server = state().docker_server
+        if server is None:
+            stop(404, "No container server defined")
+        return json_response({**server, "ping": state().options.docker_ping})
+
+
+@blueprint.route("/xapi/docker/server", methods=["POST"])
+def set_server() -> Response:
+    require_admin()
+    body = _json_object()
+    if not str(body.get("host") or "").strip():
+        stop(400, "Docker server host must not be blank")
+    with state().lock:
+        server = dict(state().docker_server or DEFAULT_DOCKER_SERVER)
+        server.update({key: value for key, value in body.items() if key in SERVER_KEYS})
+        state().docker_server = server
+        return json_response({**server, "ping": state().options.docker_ping}, status=201)
+
+
+@blueprint.route("/xapi/docker/server/ping", methods=["GET"])
+def ping_server() -> Response:
+    with state().lock:
+        if state().docker_server is None or not state().options.docker_ping:
+            stop(424, "Cannot ping docker server: no server, or the server did not answer")
+    return text('"OK"', mimetype="application/json")
+
+
+@blueprint.route("/xapi/docker/images", methods=["GET"])
+def list_images() -> Response:
+    require_authenticated()
+    with state().lock:
+        if state().docker_server is None:
+            stop(424, "No container server defined")
+        images = {cmd["image"] for cmd in state().commands.values() if cmd.get("image")}
+    return json_response(
+        [{"image-id": f"sha256:{abs(hash(i)):064x}"[:71], "tags": [i], "labels": {}} for i in sorted(images)]
+    )
+
+
+# --- commands ----------------------------------------------------------------------------------------
+def _json_object() -> dict[str, Any]:
+    raw = request.get_data(as_text=True)
+    try:
+        body = json.loads(raw)
+    except ValueError as error:
+        stop(400, f"Bad request: JSON parse error: {error}")
+    if not isinstance(body, dict):
+        stop(400, "Bad request: expected a JSON object")
+    return body
+
+
+def _validate_command(command: dict[str, Any]) -> None:
+    errors = []
+    if not command.get("name"):
+        errors.append('Command "name" cannot be blank.')
+    if not command.get("image"):
+        errors.append('Command "image" cannot be blank.')
+    if command.get("type", "docker") not in ("docker", "docker-setup", "docker-wrapup"):
+        errors.append(f"Cannot instantiate command of type {command.get('type')}")
+    wrappers = command.get("xnat") or []
+    if not isinstance(wrappers, list):
+        errors.append('Command "xnat" must be a list of wrappers.')
+        wrappers = []
+    names = [w.get("name") for w in wrappers if isinstance(w, dict)]
+    if len(names) != len(wrappers) or not all(names):
+        errors.append('Command wrapper "name" cannot be blank.')
+    if len(set(names)) != len(names):
+        errors.append("Command wrapper names must be unique.")
+    if errors:
+        stop(400, "Invalid command:\n\t" + "\n\t".join(errors))
+
+
+def _assign_wrapper_ids(command: dict[str, Any], previous: dict[str, Any] | None = None) -> None:
+    """Wrappers are matched by NAME on update (CS …/model/command/entity/CommandEntity.java update):
+    a kept name keeps its id and settings, a new name gets a new id, a missing name is deleted."""
+    current = state()
+    old = {w["name"]: w["id"] for w in (previous or {}).get("xnat") or []}
+    for wrapper in command.get("xnat") or []:
+        wrapper["id"] = old.get(wrapper["name"]) or current.next_id()
+    for removed in set(old.values()) - {w["id"] for w in command.get("xnat") or []}:
+        current.wrapper_site_enabled.pop(removed, None)
+        for key in [k for k in current.wrapper_project_enabled if k[0] == removed]:
+            del current.wrapper_project_enabled[key]
+
+
+def find_command(command_id: int) -> dict[str, Any]:
+    command = state().commands.get(command_id)
+    if command is None:
+        stop(404, f"No command with id {command_id}")
+    return command
+
+
+def find_wrapper(wrapper_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    found = next(
+        (
+            (command, wrapper)
+            for command in state().commands.values()
+            for wrapper in command.get("xnat") or []
+            if wrapper["id"] == wrapper_id
+        ),
+        None,
+    )
+    if found is None:
+        stop(404, f"No command wrapper with id {wrapper_id}")
+    return found
+
+
+def find_wrapper_by_name(command_id: int, name: str) -> dict[str, Any]:
+    wrappers = find_command(command_id).get("xnat") or []
+    found = next((wrapper for wrapper in wrappers if wrapper["name"] == name), None)
+    if found is None:
+        stop(404, f"No command wrapper {name} for command {command_id}")
+    return found
+
+
+def wrapper_enabled_for(wrapper_id: int, project_id: str | None) -> bool:
+    current = state()
+    site = current.wrapper_site_enabled.get(wrapper_id, False)
+    if project_id is None:
+        return site
+    return site and current.wrapper_project_enabled.get((wrapper_id, project_id), False)
+
+
+@blueprint.route("/xapi/commands", methods=["GET"])
+def list_commands() -> Response:
+    require_authenticated()
+    filters = {key: request.args[key] for key in ("name", "version", "image") if key in request.args}
+    with state().lock:
+        found = [c for c in state().commands.values() if all(c.get(k) == v for k, v in filters.items())]
+        return json_response(found)
+
+
+@blueprint.route("/xapi/commands/<int:command_id>", methods=["GET"])
+def get_command(command_id: int) -> Response:
+    require_authenticated()
+    with state().lock:
+        return json_response(find_command(command_id))
+
+
+@blueprint.route("/xapi/commands", methods=["POST"])
+def create_command() -> Response:
+    require_container_admin()
+    command = _json_object()
+    if request.args.get("image"):
+        command["image"] = request.args["image"]
+    command.setdefault("type", "docker")
+    _validate_command(command)
+    current = state()
+    with current.lock:
+        for other in current.commands.values():
+            same = ("name", "version", "image")
+            if all(other.get(key) == command.get(key) for key in same):
+                stop(400, "This command duplicates a command already in the database.")
+        command["id"] = current.next_id()
+        _assign_wrapper_ids(command)
+        current.commands[command["id"]] = command
+    return text(str(command["id"]), status=201, mimetype="application/json")
+
+
+@blueprint.route("/xapi/commands/<int:command_id>", methods=["POST"])
+def update_command(command_id: int) -> Response:
+    require_container_admin()
+    command = _json_object()
+    command.setdefault("type", "docker")
+    _validate_command(command)
+    with state().lock:
+        previous = find_command(command_id)
+        command["id"] = command_id
+        _assign_wrapper_ids(command, previous)
+        state().commands[command_id] = command
+    return empty()
+
+
+@blueprint.route("/xapi/commands/<int:command_id>", methods=["DELETE"])
+def delete_command(command_id: int) -> Response:
+    require_container_admin()
+    current = state()
+    with current.lock:
+        command = find_command(command_id)
+        for wrapper in command.get("xnat") or []:
+            current.wrapper_site_enabled.pop(wrapper["id"], None)
+        del current.commands[command_id]
+    return empty(204)
+
+
+@blueprint.route("/xapi/commands/<int:command_id>/wrappers", methods=["POST"])
+def add_wrapper(command_id: int) -> Response:
+    require_container_admin()
+    wrapper = _json_object()
+    with state().lock:
+        command = find_command(command_id)
+        if not wrapper.get("name"):
+            stop(400, 'Command wrapper "name" cannot be blank.')
+        if any(w["name"] == wrapper["name"] for w in command.get("xnat") or []):
+            stop(400, f"Command {command_id} already has a wrapper named {wrapper['name']}")
+        wrapper["id"] = state().next_id()
+        command.setdefault("xnat", []).append(wrapper)
+    return text(str(wrapper["id"]), status=201, mimetype="application/json")
+
+
+@blueprint.route("/xapi/wrappers/<int:wrapper_id>", methods=["DELETE"])
+def delete_wrapper(wrapper_id: int) -> Response:
+    require_container_admin()
+    with state().lock:
+        command, _ = find_wrapper(wrapper_id)
+        command["xnat"] = [w for w in command["xnat"] if w["id"] != wrapper_id]
+        state().wrapper_site_enabled.pop(wrapper_id, None)
+    return empty(204)
+
+
+# --- enablement --------------------------------------------------------------------------------------
+def _site_flag(wrapper_id: int, verb: str) -> Response:
+    require_admin()
+    if request.method == "GET":
+        return json_response(wrapper_enabled_for(wrapper_id, None))
+    state().wrapper_site_enabled[wrapper_id] = verb == "enabled"
+    return empty()
+
+
+def _project_flag(wrapper_id: int, project_id: str, verb: str) -> Response:
+    current = state()
+    if request.method == "GET":
+        xapi_project(project_id, "edit")
+        report = {
+            "enabled-for-site": wrapper_enabled_for(wrapper_id, None),
+            "enabled-for-project": wrapper_enabled_for(wrapper_id, project_id),
+            "project": project_id,
+        }
+        return json_response(report)
+    xapi_project(project_id, "delete")
+    current.wrapper_project_enabled[(wrapper_id, project_id)] = verb == "enabled"
+    return empty()
+
+
+def _check_verb(verb: str) -> None:
+    """…/enabled takes GET and PUT; …/disabled only PUT."""
+    if verb not in ("enabled", "disabled") or (verb == "disabled" and request.method == "GET"):
+        stop(404)
+
+
+@blueprint.route("/xapi/commands/<int:command_id>/wrappers/<wrapper_name>/<verb>", methods=["GET", "PUT"])
+def site_by_name(command_id: int, wrapper_name: str, verb: str) -> Response:
+    _check_verb(verb)
+    with state().lock:
+        wrapper = find_wrapper_by_name(command_id, wrapper_name)
+        return _site_flag(wrapper["id"], verb)
+
+
+@blueprint.route("/xapi/wrappers/<int:wrapper_id>/<verb>", methods=["GET", "PUT"])
+def site_by_id(wrapper_id: int, verb: str) -> Response:
+    _check_verb(verb)
+    with state().lock:
+        find_wrapper(wrapper_id)
+        return _site_flag(wrapper_id, verb)
+
+
+@blueprint.route(
+    "/xapi/projects/<project_id>/commands/<int:command_id>/wrappers/<wrapper_name>/<verb>",
+    methods=["GET", "PUT"],
+)
+def project_by_name(project_id: str, command_id: int, wrapper_name: str, verb: str) -> Response:
+    _check_verb(verb)
+    with state().lock:
+        wrapper = find_wrapper_by_name(command_id, wrapper_name)
+        return _project_flag(wrapper["id"], project_id, verb)
+
+
+@blueprint.route("/xapi/projects/<project_id>/wrappers/<int:wrapper_id>/<verb>", methods=["GET", "PUT"])
+def project_by_id(project_id: str, wrapper_id: int, verb: str) -> Response:
+    _check_verb(verb)
+    with state().lock:
+        find_wrapper(wrapper_id)
+        return _project_flag(wrapper_id, project_id, verb)
+
+
+@blueprint.route("/xapi/wrappers/<int:wrapper_id>/projects", methods=["GET"])
+def wrapper_projects(wrapper_id: int) -> Response:
+    require_authenticated()
+    with state().lock:
+        find_wrapper(wrapper_id)
+        projects = sorted(
+            p for (w, p), on in state().wrapper_project_enabled.items() if w == wrapper_id and on
+        )
+    return json_response(projects)
