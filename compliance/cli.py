@@ -17,7 +17,12 @@ from compliance import __version__
 EXIT_ERROR = 2
 
 # (command, module providing register(subparsers)); one line per command group.
-COMMAND_GROUPS: tuple[tuple[str, str], ...] = ()
+COMMAND_GROUPS: tuple[tuple[str, str], ...] = (
+    ("access", "compliance.access.cli"),
+    ("xnat-audit", "compliance.xnat_audit"),
+    ("anon", "compliance.anon.cli"),
+    ("deid", "compliance.deid.cli"),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

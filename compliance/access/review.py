@@ -1,0 +1,291 @@
+"""Compare what XNAT grants with what the access list approves, producing findings."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from compliance.access.accesslist import AccessList
+from compliance.access.xnat_reader import XnatSnapshot, XnatUser
+
+SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
+DEFAULT_ADMIN = "admin"
+GUEST = "guest"
+
+# Privileges that only people named in `admins` may hold: (kind, name) -> (code, severity, what it grants).
+PRIVILEGES: dict[tuple[str, str], tuple[str, str, str]] = {
+    ("role", "Administrator"): ("admin-role-not-approved", "critical", "site administration"),
+    ("group", "ALL_DATA_ADMIN"): (
+        "all-data-admin-not-approved",
+        "critical",
+        "edit and delete rights on every project",
+    ),
+    ("group", "ALL_DATA_ACCESS"): ("all-data-access-not-approved", "high", "read access to every project"),
+    ("role", "non_expiring"): ("non-expiring-not-approved", "medium", "an account that never expires"),
+}
+
+
+# Accessibility other than private: (severity, who can see what).
+NON_PRIVATE: dict[str, tuple[str, str]] = {
+    "public": ("high", "anyone, including guest, can see its data"),
+    "protected": ("medium", "every logged-in user can see that it exists and its subject list"),
+}
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    severity: str
+    code: str
+    project: str
+    user: str
+    message: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Identity across runs: the same problem keeps its key while its wording may change."""
+        return (self.code, self.project, self.user)
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def _project_findings(access: AccessList, snapshot: XnatSnapshot, today: date) -> list[Finding]:
+    findings = []
+    for project_id, project in sorted(snapshot.projects.items()):
+        approved = access.projects.get(project_id)
+        if project.accessibility in NON_PRIVATE:
+            severity, exposure = NON_PRIVATE[project.accessibility]
+            message = f"project is {project.accessibility}: {exposure}; set it to private"
+            findings.append(Finding(severity, f"project-{project.accessibility}", project_id, "", message))
+        if approved is None:
+            findings.append(
+                Finding(
+                    "high",
+                    "project-not-approved",
+                    project_id,
+                    "",
+                    f"project exists in XNAT but is not on the access list {access.source}; "
+                    "add it with its approval reference or delete it",
+                )
+            )
+        elif today > approved.end_date:
+            findings.append(
+                Finding(
+                    "medium",
+                    "project-past-end-date",
+                    project_id,
+                    "",
+                    f"project ended on {approved.end_date.isoformat()} (approval {approved.approval}); "
+                    "its data is due for deletion",
+                )
+            )
+        findings.extend(_membership_findings(access, snapshot, project_id, today))
+    for project_id in sorted(set(access.projects) - set(snapshot.projects)):
+        findings.append(
+            Finding(
+                "low",
+                "approved-project-missing",
+                project_id,
+                "",
+                "project is on the access list but does not exist in XNAT; run the configure playbook "
+                "or remove it from the list",
+            )
+        )
+    return findings
+
+
+def _membership_findings(
+    access: AccessList, snapshot: XnatSnapshot, project_id: str, today: date
+) -> list[Finding]:
+    project = snapshot.projects[project_id]
+    approved = access.projects.get(project_id)
+    findings = []
+    for user, role in sorted(project.members.items()):
+        account = snapshot.users.get(user)
+        if account is not None and not account.enabled:
+            findings.append(
+                Finding(
+                    "medium",
+                    "disabled-user-in-project",
+                    project_id,
+                    user,
+                    f"disabled account still holds the {role} role; remove it from the project",
+                )
+            )
+        grant = approved.grant_for(user) if approved else None
+        if approved is not None and today > approved.end_date:
+            findings.append(
+                Finding(
+                    "high",
+                    "member-after-project-end",
+                    project_id,
+                    user,
+                    f"holds the {role} role although the project ended on {approved.end_date.isoformat()}",
+                )
+            )
+        elif grant is None:
+            findings.append(
+                Finding(
+                    "high",
+                    "member-not-approved",
+                    project_id,
+                    user,
+                    f"holds the {role} role but is not on the approved list for this project",
+                )
+            )
+        elif today > grant.expires:
+            findings.append(
+                Finding(
+                    "high",
+                    "approval-expired",
+                    project_id,
+                    user,
+                    f"approval as {grant.role} expired on {grant.expires.isoformat()} but the account still "
+                    f"holds the {role} role",
+                )
+            )
+        elif grant.role != role:
+            findings.append(
+                Finding(
+                    "medium",
+                    "role-not-approved",
+                    project_id,
+                    user,
+                    f"holds the {role} role but is approved only as {grant.role}",
+                )
+            )
+    return findings
+
+
+def _is_dormant(user: XnatUser, now: datetime, days: int) -> bool:
+    return user.last_login is None or now - user.last_login > timedelta(days=days)
+
+
+def _account_findings(access: AccessList, snapshot: XnatSnapshot, now: datetime) -> list[Finding]:
+    findings = []
+    for username, user in sorted(snapshot.users.items()):
+        if username == GUEST:
+            if user.enabled:
+                findings.append(
+                    Finding(
+                        "high",
+                        "guest-enabled",
+                        "",
+                        username,
+                        "the guest account is enabled: anyone reaching XNAT can browse public projects; "
+                        "disable it",
+                    )
+                )
+            continue
+        if username == DEFAULT_ADMIN and user.enabled:
+            findings.append(
+                Finding(
+                    "high",
+                    "default-admin-enabled",
+                    "",
+                    username,
+                    "the default 'admin' account is enabled; use named administrator accounts and disable it",
+                )
+            )
+        if user.enabled and _is_dormant(user, now, access.dormant_after_days):
+            seen = user.last_login.date().isoformat() if user.last_login else "never"
+            findings.append(
+                Finding(
+                    "medium",
+                    "dormant-account",
+                    "",
+                    username,
+                    f"enabled account with no login for over {access.dormant_after_days} days "
+                    f"(last login: {seen}); disable it or record why it is kept",
+                )
+            )
+        if username not in access.admins:
+            findings.extend(_privilege_findings(user))
+    return findings
+
+
+def _privilege_findings(user: XnatUser) -> list[Finding]:
+    findings = []
+    for (kind, name), (code, severity, grants) in PRIVILEGES.items():
+        held = user.roles if kind == "role" else user.groups
+        if name in held:
+            state = "" if user.enabled else " (account disabled)"
+            findings.append(
+                Finding(
+                    severity,
+                    code,
+                    "",
+                    user.username,
+                    f"holds {name} ({grants}) but is not in the access list's admins{state}",
+                )
+            )
+    return findings
+
+
+def _missing_user_findings(access: AccessList, snapshot: XnatSnapshot) -> list[Finding]:
+    findings = []
+    for username in sorted(access.admins - set(snapshot.users)):
+        findings.append(
+            Finding("low", "approved-user-missing", "", username, "listed in admins but has no XNAT account")
+        )
+    for project_id, project in sorted(access.projects.items()):
+        for grant in project.grants:
+            if grant.user not in snapshot.users:
+                findings.append(
+                    Finding(
+                        "low",
+                        "approved-user-missing",
+                        project_id,
+                        grant.user,
+                        f"approved as {grant.role} but has no XNAT account",
+                    )
+                )
+    return findings
+
+
+def review(access: AccessList, snapshot: XnatSnapshot, now: datetime) -> list[Finding]:
+    """All findings, most severe first."""
+    today = now.date()
+    findings = [
+        *_account_findings(access, snapshot, now),
+        *_project_findings(access, snapshot, today),
+        *_missing_user_findings(access, snapshot),
+    ]
+    rank = {severity: index for index, severity in enumerate(SEVERITIES)}
+    return sorted(
+        findings, key=lambda finding: (rank[finding.severity], finding.project, finding.user, finding.code)
+    )
+
+
+def summarise(
+    findings: list[Finding],
+    access: AccessList,
+    snapshot: XnatSnapshot,
+    judged_at: datetime,
+    run_time: datetime,
+) -> dict[str, Any]:
+    by_severity = Counter(finding.severity for finding in findings)
+    memberships = sum(len(project.members) for project in snapshot.projects.values())
+    return {
+        "trust": access.trust,
+        "xnat": snapshot.url,
+        "access_list": access.source,
+        "generated_at": run_time.isoformat(timespec="seconds"),
+        "as_of": judged_at.date().isoformat(),
+        "total": len(findings),
+        "by_severity": {severity: by_severity.get(severity, 0) for severity in SEVERITIES},
+        "by_project": dict(sorted(Counter(finding.project or "(site)" for finding in findings).items())),
+        "by_code": dict(sorted(Counter(finding.code for finding in findings).items())),
+        "counts": {
+            "users": len(snapshot.users),
+            "projects": len(snapshot.projects),
+            "memberships": memberships,
+            "approved_projects": len(access.projects),
+        },
+        "rest_calls": {
+            "total": sum(snapshot.rest_calls.values()),
+            "by_route": dict(sorted(snapshot.rest_calls.items())),
+        },
+    }

@@ -1,0 +1,91 @@
+"""Audit DicomEdit anonymisation scripts against DICOM PS3.15 Annex E.
+
+Sub-command ``lint``: the static audit of one script, per Table E.1-1 attribute and script-wide.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from compliance.annex_e import EDITION, OPTIONS, AnnexEError
+from compliance.reports import FORMATS, ReportWriteError, to_json_text, write_report
+
+if TYPE_CHECKING:
+    from compliance.anon.conformance import ConformanceReport
+
+EXIT_ERROR = 2
+
+OPTION_HELP = "Annex E option the output claims (repeatable): " + ", ".join(o.name for o in OPTIONS)
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
+    lint = commands.add_parser(
+        "lint",
+        help="audit a DicomEdit 6 script against PS3.15 Annex E",
+        description=(
+            f"Audit a DicomEdit 6 script against DICOM PS3.15 Table E.1-1 (edition {EDITION}). "
+            "Exit 0 conformant, 1 findings, 2 unreadable script or syntax error."
+        ),
+    )
+    lint.add_argument("script", type=Path, help="DicomEdit script file (.das)")
+    add_report_arguments(lint)
+    lint.set_defaults(func=run_lint)
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """--option/--format/--output/--verbose, shared with `enclave deid scan`."""
+    parser.add_argument(
+        "--option",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="NAME",
+        choices=[option.name for option in OPTIONS],
+        help=OPTION_HELP,
+    )
+    parser.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
+    parser.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
+    parser.add_argument("--verbose", action="store_true", help="text format: list every attribute")
+
+
+def run_lint(args: argparse.Namespace) -> int:
+    from compliance.anon.lint import lint_script  # noqa: PLC0415 - parser and pydicom load on use
+    from compliance.dicomedit import DicomEditSyntaxError, DicomEditVersionError  # noqa: PLC0415
+
+    try:
+        text = args.script.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"enclave anon lint: cannot read {args.script}: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        report = lint_script(text, args.options, source=str(args.script))
+    except DicomEditVersionError as error:
+        print(f"enclave anon lint: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except DicomEditSyntaxError as error:
+        print(f"enclave anon lint: syntax error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except AnnexEError as error:
+        print(f"enclave anon lint: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    return emit(report, args, "enclave anon lint")
+
+
+def emit(report: ConformanceReport, args: argparse.Namespace, program: str) -> int:
+    """Render ``report`` in the requested format; the exit code is the report's."""
+    if args.format == "json":
+        rendered = to_json_text(report.to_json())
+    elif args.format == "html":
+        rendered = report.to_html()
+    else:
+        rendered = report.to_text(verbose=args.verbose)
+    try:
+        write_report(rendered, args.output)
+    except ReportWriteError as error:
+        print(f"{program}: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    return report.exit_code
