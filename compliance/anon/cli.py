@@ -1,6 +1,7 @@
 """Audit DicomEdit anonymisation scripts against DICOM PS3.15 Annex E.
 
-Sub-command ``lint``: the static audit of one script, per Table E.1-1 attribute and script-wide.
+Sub-commands: ``lint``, the static audit of one script, per Table E.1-1 attribute and script-wide;
+``apply``, run a script over DICOM files as XNAT would (see compliance.anon.apply).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compliance.annex_e import EDITION, OPTIONS, AnnexEError
+from compliance.anon.apply import add_parser as add_apply_parser
 from compliance.reports import FORMATS, ReportWriteError, to_json_text, write_report
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     lint.add_argument("script", type=Path, help="DicomEdit script file (.das)")
     add_report_arguments(lint)
     lint.set_defaults(func=run_lint)
+    add_apply_parser(commands)
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,219 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: xnat-enclave contributors
+# Apache-2.0
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: xnat_site_config
+short_description: Set XNAT siteConfig preferences, initialise a fresh site, change the default admin password
+description:
+  - Reads C(GET /xapi/siteConfig), compares it with O(settings) and POSTs only the keys that differ,
+    in one request. Keys XNAT does not know fail the task before anything is written.
+  - With O(initialize=true) a fresh site is initialised (C(initialized=true) is sent with the other keys;
+    XNAT applies it last). On XNAT 1.10 O(settings) must hold C(siteUrl) for a fresh site.
+  - With O(bootstrap_password), a refused login as C(admin) is retried with that password (XNAT's
+    default is C(admin)) and the admin password is then changed to O(xnat_password).
+  - Needs an administrator account.
+version_added: "0.1.0"
+author: xnat-enclave contributors
+options:
+  settings:
+    description:
+      - siteConfig preference names and the values they must have, for example C(siteUrl), C(requireLogin).
+      - Keys not given are left alone.
+    type: dict
+    default: {}
+  initialize:
+    description:
+      - Mark the site initialised (the first-run setup XNAT asks for in its UI).
+    type: bool
+    default: false
+  bootstrap_password:
+    description:
+      - Only used when O(xnat_user=admin). If XNAT refuses O(xnat_password), log in with this password
+        instead and change the admin password to O(xnat_password). Use C(admin) on a new XNAT.
+      - One failed login is made on the first run, which is below XNAT's lockout threshold.
+    type: str
+  xnat_url:
+    description:
+      - Base URL of XNAT, for example V(https://xnat.trust-a.nhs.uk).
+      - Falls back to the environment variable E(XNAT_URL).
+    type: str
+    required: true
+  xnat_user:
+    description:
+      - Account the module logs in as (Basic auth on the first request, then the JSESSIONID cookie).
+      - Falls back to E(XNAT_USER).
+    type: str
+    required: true
+  xnat_password:
+    description:
+      - Password of O(xnat_user), or the secret of an alias token. Never printed or logged.
+      - Falls back to E(XNAT_PASS).
+    type: str
+    required: true
+  validate_certs:
+    description:
+      - Verify XNAT's TLS certificate. Only turn off for a throw-away test server.
+      - Falls back to E(XNAT_VALIDATE_CERTS).
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - PEM file of the CA that signed XNAT's certificate (for a trust's internal CA).
+      - Falls back to E(XNAT_CA_PATH).
+    type: path
+  timeout:
+    description:
+      - Seconds to wait for one HTTP response. Falls back to E(XNAT_TIMEOUT).
+    type: int
+    default: 30
+  retry_timeout:
+    description:
+      - Time budget in seconds for retrying a request while XNAT refuses connections or answers
+        502, 503 or 504 (XNAT takes minutes to start). Retries back off exponentially.
+      - Falls back to E(XNAT_RETRY_TIMEOUT).
+    type: int
+    default: 300
+notes:
+  - Supports check mode and diff mode. A password change is reported but never shown.
+seealso:
+  - module: xnat_info
+"""
+
+EXAMPLES = r"""
+- name: Initialise XNAT and change the default admin password
+  xnat_site_config:
+    xnat_url: https://xnat.trust-a.nhs.uk
+    xnat_user: admin
+    xnat_password: "{{ vault_xnat_admin_password }}"
+    bootstrap_password: admin
+    initialize: true
+    settings:
+      siteUrl: https://xnat.trust-a.nhs.uk
+      siteId: TRUST_A
+      requireLogin: true
+      userRegistration: false
+
+- name: Set only the keys that differ, as the service account
+  xnat_site_config:
+    xnat_url: https://xnat.trust-a.nhs.uk
+    xnat_user: svc_xnat
+    xnat_password: "{{ vault_xnat_service_password }}"
+    ca_path: /usr/local/share/ca-certificates/trust-a-root-ca.crt
+    settings:
+      uiAllowNonAdminProjectCreation: false
+
+# Ad hoc, with the connection read from XNAT_URL, XNAT_USER and XNAT_PASS:
+#   ansible localhost -c local -m xnat_site_config -a '{"settings": {"requireLogin": true}}' --check --diff
+"""
+
+RETURN = r"""
+changed_settings:
+  description: Keys that were (or in check mode would be) written, with their new values.
+  returned: always
+  type: dict
+  sample: {"siteUrl": "https://xnat.trust-a.nhs.uk"}
+initialized:
+  description: Whether the site is initialised after the task.
+  returned: always
+  type: bool
+admin_password_changed:
+  description: Whether the admin password was (or would be) changed.
+  returned: always
+  type: bool
+diff:
+  description: The given keys before and after.
+  returned: when diff mode is on
+  type: dict
+"""
+
+from ansible.module_utils.xnat_api import (
+    XnatApiError,
+    XnatInputError,
+    differs,
+    run_xnat_module,
+)
+
+SITE_CONFIG = "/xapi/siteConfig"
+
+
+def login_for_setup(module, client):
+    """Read siteConfig, falling back to the bootstrap password for admin.
+    Returns (current settings, whether the admin password must change)."""
+    try:
+        return client.get_json(SITE_CONFIG), False
+    except XnatApiError as error:
+        bootstrap = module.params["bootstrap_password"]
+        if error.status != 401 or not bootstrap or module.params["xnat_user"] != "admin":
+            raise
+    client.switch_login("admin", module.params["bootstrap_password"])
+    try:
+        return client.get_json(SITE_CONFIG), True
+    except XnatApiError as error:
+        if error.status == 401:
+            raise XnatInputError(
+                "XNAT at %s refused both xnat_password and bootstrap_password for 'admin'; "
+                "set xnat_password to the current admin password" % module.params["xnat_url"]
+            ) from None
+        raise
+
+
+def reconcile(module, client):
+    settings = module.params["settings"] or {}
+    current, password_needs_change = login_for_setup(module, client)
+    if not isinstance(current, dict) or (settings and not current):
+        raise XnatInputError(
+            "GET %s returned no preferences: %s must be an XNAT administrator"
+            % (SITE_CONFIG, module.params["xnat_user"])
+        )
+    unknown = sorted(key for key in settings if key not in current)
+    if unknown:
+        raise XnatInputError(
+            "XNAT does not know the siteConfig key(s) %s (check the spelling; keys are "
+            "case-sensitive, e.g. siteUrl). Nothing was changed." % ", ".join(unknown)
+        )
+    changed = {key: value for key, value in settings.items() if differs(current.get(key), value)}
+    was_initialized = bool(current.get("initialized")) and str(current.get("initialized")).lower() == "true"
+    if module.params["initialize"] and not was_initialized:
+        changed["initialized"] = True
+    if changed and not module.check_mode:
+        client.request("POST", SITE_CONFIG, json_body=changed)
+    if password_needs_change and not module.check_mode:
+        client.request(
+            "PUT",
+            "/xapi/users/admin",
+            json_body={"password": module.params["xnat_password"]},
+            expected=(200, 304),
+        )
+    result = {
+        "changed": bool(changed) or password_needs_change,
+        "changed_settings": changed,
+        "initialized": was_initialized or "initialized" in changed,
+        "admin_password_changed": password_needs_change,
+    }
+    if module._diff:
+        keys = sorted(set(settings) | set(changed))
+        before = {key: current.get(key) for key in keys}
+        after = dict(before)
+        after.update(changed)
+        result["diff"] = {"before": before, "after": after}
+    return result
+
+
+def main():
+    argument_spec = {
+        "settings": {"type": "dict", "default": {}},
+        "initialize": {"type": "bool", "default": False},
+        "bootstrap_password": {"type": "str", "no_log": True},
+    }
+    run_xnat_module(argument_spec, reconcile)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""playbooks/configure.yml against the XNAT double: first run configures, second run writes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+HOST = "xnat-test"
+
+ACCESS_LIST = {
+    "trust": "trust-test",
+    "admins": ["svc_xnat"],
+    "dormant_after_days": 90,
+    "projects": {
+        "CARDIO01": {
+            "name": "Cardiac MRI outcomes",
+            "description": "Cardiac study",
+            "end_date": "2099-12-31",
+            "owners": [{"user": "bob", "expires": "2099-12-31"}],
+            "members": [
+                {"user": "carol", "expires": "2099-12-31"},
+                {"user": "erin", "expires": "2000-01-01"},
+            ],
+            "collaborators": [],
+        },
+        "NEURO02": {
+            "name": "Stroke CT triage",
+            "end_date": "2099-12-31",
+            "owners": [{"user": "dave", "expires": "2099-12-31"}],
+            "members": [],
+            "collaborators": [],
+        },
+    },
+}
+SEED_USERS = [
+    {
+        "username": name,
+        "password": "pw",
+        "email": f"{name}@trust.nhs.uk",
+        "firstName": name,
+        "lastName": "Test",
+    }
+    for name in ("bob", "carol", "dave", "erin")
+]
+SITE_SCRIPT = 'version "6.3"\n(0010,0010) := subject\n-(0010,0030)\n'
+
+
+def trust_vars(double_url: str, access_list: Path) -> dict[str, Any]:
+    return {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "xnat_config_url": double_url,
+        "xnat_config_validate_certs": False,
+        "xnat_config_retry_timeout": 5,
+        "xnat_config_admin_password": "Admin-Test-Only-1",
+        "xnat_config_service_password": "Svc-Test-Only-1",
+        "xnat_config_site_settings": {"siteUrl": double_url, "siteId": "TRUST_TEST", "requireLogin": True},
+        "xnat_config_access_list": str(access_list),
+        "xnat_config_project_settings": {
+            "CARDIO01": {
+                "prearchive_code": 4,
+                "anon_script": 'version "6.3"\n(0008,1030) := project\n',
+                "anon_enabled": True,
+                "dicom_to_nifti": True,
+            },
+            "NEURO02": {"dicom_to_nifti": False},
+        },
+        "xnat_config_dqr_settings": {"dqrCallingAe": "XNAT_TEST", "allowAllUsersToUseDqr": False},
+        "xnat_config_pacs": [
+            {
+                "label": "Test PACS",
+                "ae_title": "PACS_TEST",
+                "host": "127.0.0.1",
+                "port": 11112,
+                "queryable": True,
+                "storable": True,
+            }
+        ],
+        "xnat_config_receivers": [
+            {
+                "ae_title": "XNAT_TEST",
+                "port": 8104,
+                "whitelist": ["PACS_TEST"],
+                "allowed_sources": ["127.0.0.1/32"],
+            }
+        ],
+        "xnat_config_site_anon_script": SITE_SCRIPT,
+        "xnat_config_docker_server": {"name": "Local", "host": "unix:///var/run/docker.sock"},
+    }
+
+
+def write_inventory(tmp_path: Path, variables: dict[str, Any]) -> Path:
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    hosts = {
+        "all": {
+            "children": {
+                "xnat_servers": {"hosts": {HOST: None}},
+                "trusts": {"children": {"trust_test": {"hosts": {HOST: None}}}},
+            }
+        }
+    }
+    (inventory / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    (inventory / "group_vars" / "trust_test.yml").write_text(yaml.safe_dump(variables))
+    return inventory
+
+
+def run_configure(inventory: Path, tmp_path: Path, *extra: str) -> dict[str, Any]:
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
+        PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    command = [
+        str(VENV_BIN / "ansible-playbook"),
+        "-i",
+        str(inventory),
+        str(REPO / "playbooks" / "configure.yml"),
+        *extra,
+    ]
+    done = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    start = done.stdout.find("{")
+    assert start >= 0, done.stdout + done.stderr
+    document = json.loads(done.stdout[start:])
+    document["rc"] = done.returncode
+    document["raw"] = done.stdout + done.stderr
+    return document
+
+
+def task_results(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Results by task name (without the 'xnat_config : ' role prefix)."""
+    return {
+        task["task"]["name"].split(" : ", 1)[-1]: task["hosts"][HOST]
+        for play in document["plays"]
+        for task in play["tasks"]
+        if HOST in task["hosts"]
+    }
+
+
+@pytest.fixture
+def trust(xnat_double, tmp_path):
+    xnat_double.seed({"users": SEED_USERS})
+    access_list = tmp_path / "access.yml"
+    access_list.write_text(yaml.safe_dump(ACCESS_LIST))
+    return write_inventory(tmp_path, trust_vars(xnat_double.url, access_list))
+
+
+def test_first_run_configures_second_run_changes_nothing(xnat_double, trust, tmp_path):
+    first = run_configure(trust, tmp_path)
+    assert first["rc"] == 0, first["raw"][-4000:]
+    assert first["stats"][HOST]["changed"] >= 8
+    state = xnat_double.state
+    assert state.site_config["initialized"] is True
+    assert state.users["admin"].password == "Admin-Test-Only-1"
+    assert state.users["svc_xnat"].roles >= {"Administrator", "Dqr", "ContainerManager"}
+    assert state.users["guest"].enabled is False
+    cardio = state.projects["CARDIO01"]
+    assert cardio.members["owner"] == {"bob"} and cardio.members["member"] == {"carol"}, (
+        "expired erin is left out"
+    )
+    assert cardio.prearchive_code == 4 and cardio.anon_enabled is True
+    assert state.site_config["sitewideAnonymizationScript"] == SITE_SCRIPT
+    assert [r["aeTitle"] for r in state.receivers.values()] == ["XNAT_TEST"]
+    assert {s["name"]: s["active"] for s in state.subscriptions.values()} == {
+        "CARDIO01 dcm2niix": True,
+        "NEURO02 dcm2niix": False,
+    }
+    assert "Svc-Test-Only-1" not in first["raw"] and "Admin-Test-Only-1" not in first["raw"]
+
+    xnat_double.clear_requests()
+    second = run_configure(trust, tmp_path)
+    assert second["rc"] == 0, second["raw"][-4000:]
+    changed = [name for name, result in task_results(second).items() if result.get("changed")]
+    assert second["stats"][HOST]["changed"] == 0, changed
+    assert xnat_double.writes() == []
+
+
+def test_check_mode_on_a_fresh_xnat_previews_the_bootstrap_and_sends_no_write(xnat_double, trust, tmp_path):
+    """The site is not initialised and the service account does not exist before a real run, so the
+    preview stops after the bootstrap and says so, without failing."""
+    preview = run_configure(trust, tmp_path, "--check", "--diff")
+    assert preview["rc"] == 0, preview["raw"][-4000:]
+    results = task_results(preview)
+    site = results["Initialise XNAT, set site preferences and replace the default admin password"]
+    assert site["changed"] is True
+    assert site["diff"]["after"]["initialized"] is True
+    accounts = results["Create the service account, disable guest and manage the trust's accounts"]
+    assert accounts["skipped"] is True, "XNAT refuses reads until the site is initialised"
+    reason = results["Say why a check run on a fresh XNAT stops after the bootstrap"]["msg"]
+    assert "not previewed" in reason
+    assert results["Projects, accessibility, prearchive code and membership"].get("skipped") is True
+    assert xnat_double.writes() == []
+
+
+def test_check_mode_on_a_configured_xnat_previews_a_change_without_writing(xnat_double, trust, tmp_path):
+    assert run_configure(trust, tmp_path)["rc"] == 0
+    variables = yaml.safe_load((trust / "group_vars" / "trust_test.yml").read_text())
+    variables["xnat_config_project_settings"]["NEURO02"]["dicom_to_nifti"] = True
+    (trust / "group_vars" / "trust_test.yml").write_text(yaml.safe_dump(variables))
+    xnat_double.clear_requests()
+    preview = run_configure(trust, tmp_path, "--check", "--diff")
+    assert preview["rc"] == 0, preview["raw"][-4000:]
+    changed = [name for name, result in task_results(preview).items() if result.get("changed")]
+    assert changed == ["Event service and the per-project DICOM-to-NIfTI subscriptions"]
+    assert xnat_double.writes() == []
