@@ -11,7 +11,7 @@ TEST_VAULT := --vault-password-file inventories/trusts/vault-password.TEST-ONLY
 # Every molecule scenario under molecule/, run one after another (they share host ports).
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: help setup setup-docker lint pytest molecule test demo lock clean
+.PHONY: help setup setup-docker lint pytest molecule rehearsal-check test demo demo-down lock clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -28,6 +28,8 @@ lint: setup  ## ruff, yamllint, ansible-lint (production) and a syntax check of 
 	yamllint -s .
 	ansible-lint
 	ansible-playbook site.yml -i inventories/trusts/ $(TEST_VAULT) --syntax-check
+	ansible-playbook site.yml playbooks/check-pacs.yml playbooks/audit.yml -i inventories/local/ \
+	  --vault-password-file inventories/local/vault-password.TEST-ONLY --syntax-check
 
 pytest: setup-docker  ## The pytest suite (unit, module, playbook and CLI tests)
 	pytest
@@ -38,10 +40,16 @@ molecule: setup-docker  ## Every molecule scenario (create, converge, idempotenc
 	  molecule test -s $$scenario || exit 1; \
 	done
 
-test: lint pytest molecule  ## Everything CI runs: set up, lint, pytest, molecule
+rehearsal-check: setup-docker  ## make demo twice (second run must change nothing), reports, teardown
+	scripts/rehearsal check
 
-demo: setup-docker  ## Set up and run the main job on the local default
-	scripts/demo
+test: lint pytest molecule rehearsal-check  ## Everything CI runs: set up, lint, pytest, molecule, rehearsal
+
+demo: setup-docker  ## Set up and run the whole job on a local rehearsal trust (again: no changes)
+	scripts/rehearsal up
+
+demo-down:  ## Remove the local rehearsal trust (container, XNAT double, PACS, state, reports)
+	scripts/rehearsal down
 
 lock:  ## Re-resolve requirements/dev.in into requirements/constraints.txt
 	rm -rf build/lock-venv && python3 -m venv build/lock-venv

@@ -8,9 +8,11 @@ written under --out with the input's path relative to the argument it was found 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydicom import dcmread
@@ -23,6 +25,30 @@ EXIT_ERROR = 2
 class ApplyResult:
     written: int
     skipped: list[tuple[Path, str]]
+    notes: list[str] = field(default_factory=list)
+
+
+class _NoteCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.notes: dict[str, None] = {}  # insertion-ordered set
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.notes[record.getMessage()] = None
+
+
+@contextmanager
+def _interpreter_notes() -> Iterator[_NoteCollector]:
+    """The interpreter's per-dataset notes, collected once each instead of printed per file."""
+    logger = logging.getLogger("compliance.dicomedit")
+    collector = _NoteCollector()
+    logger.addHandler(collector)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield collector
+    finally:
+        logger.removeHandler(collector)
+        logger.propagate = propagate
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -41,6 +67,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     apply.add_argument("--project", default="", help="value of the script variable `project`")
     apply.add_argument("--subject", default="", help="value of the script variable `subject`")
     apply.add_argument("--session", default="", help="value of the script variable `session`")
+    apply.add_argument("--verbose", action="store_true", help="list every interpreter note")
     apply.set_defaults(func=run_apply)
 
 
@@ -63,18 +90,19 @@ def apply_to_files(
     interpreter = Interpreter(parse(script_text, source=source), variables)
     written = 0
     skipped: list[tuple[Path, str]] = []
-    for file, relative in input_files(paths):
-        try:
-            dataset = dcmread(file)
-        except (InvalidDicomError, OSError) as error:
-            skipped.append((file, f"not a readable DICOM file ({error})"))
-            continue
-        interpreter.apply(dataset)
-        target = out / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        dataset.save_as(target, enforce_file_format=False)
-        written += 1
-    return ApplyResult(written, skipped)
+    with _interpreter_notes() as collector:
+        for file, relative in input_files(paths):
+            try:
+                dataset = dcmread(file)
+            except (InvalidDicomError, OSError) as error:
+                skipped.append((file, f"not a readable DICOM file ({error})"))
+                continue
+            interpreter.apply(dataset)
+            target = out / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            dataset.save_as(target, enforce_file_format=False)
+            written += 1
+    return ApplyResult(written, skipped, list(collector.notes))
 
 
 def run_apply(args: argparse.Namespace) -> int:
@@ -99,6 +127,15 @@ def run_apply(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     for file, reason in result.skipped:
         print(f"{program}: skipped {file}: {reason}", file=sys.stderr)
+    if result.notes and args.verbose:
+        for note in result.notes:
+            print(f"{program}: note: {note}", file=sys.stderr)
+    elif result.notes:
+        print(
+            f"{program}: {len(result.notes)} script lines had nothing to act on in some files "
+            f"(first: {result.notes[0]}); --verbose lists them",
+            file=sys.stderr,
+        )
     print(
         f"{program}: wrote {result.written} files to {args.out}"
         + (f"; skipped {len(result.skipped)}" if result.skipped else "")

@@ -62,3 +62,17 @@ def test_apply_names_a_missing_input(tmp_path, capsys):
     code = main(["anon", "apply", str(script), str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")])
     assert code == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_notes_are_summarised_once_and_listed_on_request(tmp_path, inputs, capsys):
+    script = tmp_path / "site.das"
+    script.write_text('version "6.3"\n(0008,0019) := hashUID[(0008,0019)]\n')
+    out = tmp_path / "out"
+    main(["anon", "apply", str(script), str(inputs), "--out", str(out)])
+    summary = capsys.readouterr().err
+    assert summary.count("nothing to act on") == 1
+    assert "site.das:2:" in summary
+    main(["anon", "apply", str(script), str(inputs), "--out", str(out), "--verbose"])
+    listed = capsys.readouterr().err
+    assert "note: " in listed
+    assert "(0008,0019)" in listed
