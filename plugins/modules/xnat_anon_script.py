@@ -53,47 +53,8 @@ options:
       - An item with C(scope=site) instead of C(project) manages the site-wide script in the same task.
     type: list
     elements: dict
-  xnat_url:
-    description:
-      - Base URL of XNAT, for example V(https://xnat.trust-a.nhs.uk).
-      - Falls back to the environment variable E(XNAT_URL).
-    type: str
-    required: true
-  xnat_user:
-    description:
-      - Account the module logs in as (Basic auth on the first request, then the JSESSIONID cookie).
-      - Falls back to E(XNAT_USER).
-    type: str
-    required: true
-  xnat_password:
-    description:
-      - Password of O(xnat_user), or the secret of an alias token. Never printed or logged.
-      - Falls back to E(XNAT_PASS).
-    type: str
-    required: true
-  validate_certs:
-    description:
-      - Verify XNAT's TLS certificate. Only turn off for a throw-away test server.
-      - Falls back to E(XNAT_VALIDATE_CERTS).
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - PEM file of the CA that signed XNAT's certificate (for a trust's internal CA).
-      - Falls back to E(XNAT_CA_PATH).
-    type: path
-  timeout:
-    description:
-      - Seconds to wait for one HTTP response. Falls back to E(XNAT_TIMEOUT).
-    type: int
-    default: 30
-  retry_timeout:
-    description:
-      - Time budget in seconds for retrying a request while XNAT refuses connections or answers
-        502, 503 or 504 (XNAT takes minutes to start). Retries back off exponentially.
-      - Falls back to E(XNAT_RETRY_TIMEOUT).
-    type: int
-    default: 300
+extends_documentation_fragment:
+  - xnat
 notes:
   - Supports check mode and diff mode (the diff shows the script text before and after).
   - Setting a project script needs owner (Delete) access to the project; the site script needs an
