@@ -40,12 +40,12 @@ molecule: setup-docker  ## Every molecule scenario (create, converge, idempotenc
 	  molecule test -s $$scenario || exit 1; \
 	done
 
-rehearsal-check: setup-docker  ## make demo twice (second run must change nothing), reports, teardown
+rehearsal-check:  ## make demo twice (second run must change nothing), reports, teardown
 	scripts/rehearsal check
 
 test: lint pytest molecule rehearsal-check  ## Everything CI runs: set up, lint, pytest, molecule, rehearsal
 
-demo: setup-docker  ## Set up and run the whole job on a local rehearsal trust (again: no changes)
+demo:  ## Set up and run the whole job on a local rehearsal trust (again: no changes)
 	scripts/rehearsal up
 
 demo-down:  ## Remove the local rehearsal trust (container, XNAT double, PACS, state, reports)

@@ -11,7 +11,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,29 +25,6 @@ class ApplyResult:
     written: int
     skipped: list[tuple[Path, str]]
     notes: list[str] = field(default_factory=list)
-
-
-class _NoteCollector(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.notes: dict[str, None] = {}  # insertion-ordered set
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.notes[record.getMessage()] = None
-
-
-@contextmanager
-def _interpreter_notes() -> Iterator[_NoteCollector]:
-    """The interpreter's per-dataset notes, collected once each instead of printed per file."""
-    logger = logging.getLogger("compliance.dicomedit")
-    collector = _NoteCollector()
-    logger.addHandler(collector)
-    propagate, logger.propagate = logger.propagate, False
-    try:
-        yield collector
-    finally:
-        logger.removeHandler(collector)
-        logger.propagate = propagate
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -84,13 +60,13 @@ def input_files(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
 def apply_to_files(
     script_text: str, source: str, paths: list[Path], out: Path, variables: dict[str, str]
 ) -> ApplyResult:
-    from compliance.dicomedit import parse  # noqa: PLC0415 - the parser loads on use
+    from compliance.dicomedit import collected_messages, parse  # noqa: PLC0415 - the parser loads on use
     from compliance.dicomedit.interpreter import Interpreter  # noqa: PLC0415
 
     interpreter = Interpreter(parse(script_text, source=source), variables)
     written = 0
     skipped: list[tuple[Path, str]] = []
-    with _interpreter_notes() as collector:
+    with collected_messages(logging.INFO) as notes:
         for file, relative in input_files(paths):
             try:
                 dataset = dcmread(file)
@@ -102,7 +78,7 @@ def apply_to_files(
             target.parent.mkdir(parents=True, exist_ok=True)
             dataset.save_as(target, enforce_file_format=False)
             written += 1
-    return ApplyResult(written, skipped, list(collector.notes))
+    return ApplyResult(written, skipped, list(dict.fromkeys(notes)))
 
 
 def run_apply(args: argparse.Namespace) -> int:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 from pydicom.dataelem import DataElement
@@ -38,7 +36,7 @@ from compliance.anon.conformance import (
     not_applicable,
 )
 from compliance.deid.synthetic import NHS_NUMBER, PHI_MARKER, SyntheticStudy, build_study
-from compliance.dicomedit import DicomEditRuntimeError, apply_script, parse
+from compliance.dicomedit import DicomEditRuntimeError, apply_script, collected_messages, parse
 
 TEXT_VRS = frozenset({"PN", "SH", "LO", "ST", "LT", "UT", "UC", "CS", "AE", "UR"})
 DATE_VRS = frozenset({"DA", "DT"})
@@ -62,7 +60,7 @@ def measure_script(
     study.variables.update({key: value for key, value in (variables or {}).items() if value is not None})
     outputs: list[Dataset] = []
     findings: list[Finding] = []
-    with _captured_engine_warnings() as warnings:
+    with collected_messages() as warnings:
         for original in study.datasets:
             output = copy.deepcopy(original)
             try:
@@ -90,29 +88,6 @@ def measure_script(
         check.pop("severity")
         check.pop("code")
     return ConformanceReport(source, "measured", declared, attributes, findings, checks)
-
-
-class _ListHandler(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@contextmanager
-def _captured_engine_warnings() -> Iterator[list[str]]:
-    """Collect the interpreter's warnings for the report instead of printing them per dataset."""
-    logger = logging.getLogger("compliance.dicomedit")
-    handler = _ListHandler()
-    logger.addHandler(handler)
-    propagate, logger.propagate = logger.propagate, False
-    try:
-        yield handler.messages
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
 
 
 # --- per-attribute outcome --------------------------------------------------------------------------

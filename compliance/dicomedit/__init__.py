@@ -40,7 +40,7 @@ from compliance.dicomedit.errors import (
     DicomEditVersionError,
 )
 from compliance.dicomedit.functions import FUNCTIONS, UNSUPPORTED, hash_uid
-from compliance.dicomedit.interpreter import Interpreter, apply_script
+from compliance.dicomedit.interpreter import Interpreter, apply_script, collected_messages
 from compliance.dicomedit.parser import SUPPORTED_VERSIONS, parse, parse_tag_path
 
 # Every function name DicomEdit 6 registers that this package knows (implemented or not).
@@ -57,6 +57,7 @@ __all__ = [
     "Interpreter",
     "apply_script",
     "ast",
+    "collected_messages",
     "hash_uid",
     "parse",
     "parse_tag_path",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from pydicom.config import disable_value_validation
@@ -19,6 +20,32 @@ from compliance.dicomedit.parser import parse_tag_path
 from compliance.dicomedit.paths import Location, containers_for, private_block_start, resolve
 
 logger = logging.getLogger("compliance.dicomedit")
+
+
+class _MessageList(logging.Handler):
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def collected_messages(level: int = logging.WARNING) -> Iterator[list[str]]:
+    """The interpreter's messages (echo, skipped assignments) gathered in a list instead of printed.
+
+    For callers that run one script over many datasets and report each message once.
+    """
+    handler = _MessageList(level)
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
 
 # Variables XNAT defines for every script (values come from apply_script's ``variables``).
 XNAT_VARIABLES = ("project", "subject", "session", "modalityLabel")
