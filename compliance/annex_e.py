@@ -66,9 +66,6 @@ OPTIONS_BY_NAME: dict[str, ProfileOption] = {option.name: option for option in O
 BASIC_PROFILE_CODE = "113100"
 MUTUALLY_EXCLUSIVE_OPTIONS = (("retain-long-full-dates", "retain-long-modified-dates"),)
 
-# Actions a script may apply. "C" (clean) covers date shifting and retained safe private tags.
-ACTION_CODES = ("X", "Z", "D", "U", "K", "C")
-
 
 class AnnexEError(ValueError):
     """Unknown option name or an impossible combination of options."""
@@ -94,10 +91,6 @@ class TagPattern:
         if len(cleaned) != 8:
             raise ValueError(f"not a tag: {text!r}")
         return cls(tuple(_digit_set(char, text, table_notation) for char in cleaned))
-
-    @classmethod
-    def from_int(cls, tag: int) -> TagPattern:
-        return cls(tuple(frozenset(char) for char in f"{tag:08X}"))
 
     @cached_property
     def is_fixed(self) -> bool:

@@ -272,7 +272,3 @@ def read_xnat(
             session.disconnect()
         except Exception as error:  # logging out must not hide the review's own result
             LOGGER.warning("logging out of %s failed: %s", url, error)
-
-
-def now_utc() -> datetime:
-    return datetime.now(tz=UTC)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from compliance.annex_e import EDITION, AnnexERow, deidentification_codes, load_table
+from compliance.annex_e import EDITION, AnnexERow, deidentification_codes
 from compliance.reports import count_by_severity, render_html, report_metadata, text_table
 
 NONE = "none"
@@ -273,7 +273,3 @@ class ConformanceReport:
             attributes=[r.to_json() for r in self.attributes],
             **report_metadata(title, self.source),
         )
-
-
-def all_rows() -> tuple[AnnexERow, ...]:
-    return load_table()

@@ -133,7 +133,6 @@ class ScriptFacts:
     markers: dict[int, int] = field(default_factory=dict)
     declared_codes: set[str] = field(default_factory=set)
     tainted_variables: dict[str, str] = field(default_factory=dict)
-    alters_pixels: bool = False
 
 
 def lint_script(text: str, options: Sequence[str] = (), source: str = "<script>") -> LintReport:
@@ -310,8 +309,7 @@ def _record_function_statement(call: ast.FunctionCall, facts: ScriptFacts, kind:
             facts.actions[pattern_text].append(ActionRecord("U", call.line, kind))
         return
     if call.name == "alterPixels":
-        facts.alters_pixels = True
-        return
+        return  # pixel cleaning has no column in Table E.1-1
     if action is None:
         return
     for tag_text, line in _tag_arguments(call):
