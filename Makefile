@@ -8,8 +8,11 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 TEST_VAULT := --vault-password-file inventories/trusts/vault-password.TEST-ONLY
-# Every molecule scenario under molecule/, run one after another (they share host ports).
-SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+# Every molecule scenario under molecule/, run one after another (they share host ports); `default` is an
+# empty scenario molecule insists on finding. The glob is set because the repository is also a collection,
+# where molecule would otherwise look for extensions/molecule and warn on every command.
+SCENARIOS := $(filter-out default,$(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+export MOLECULE_GLOB := molecule/*/molecule.yml
 
 .PHONY: help setup setup-docker lint pytest molecule rehearsal-check test demo demo-down lock clean
 
@@ -22,11 +25,13 @@ setup:  ## Create .venv with the pinned toolchain and the enclave CLI
 setup-docker: setup  ## ... and make sure a Docker engine and the local test image exist
 	scripts/setup --docker
 
-lint: setup  ## ruff, yamllint, ansible-lint (production) and a syntax check of site.yml
+lint: setup  ## ruff, yamllint, ansible-lint (production), ansible-test sanity and a syntax check of site.yml
 	ruff check .
 	ruff format --check .
 	yamllint -s .
 	ansible-lint
+	scripts/role-docs --check
+	scripts/ansible-test-sanity
 	ansible-playbook site.yml -i inventories/trusts/ $(TEST_VAULT) --syntax-check
 	ansible-playbook site.yml playbooks/check-pacs.yml playbooks/audit.yml -i inventories/local/ \
 	  --vault-password-file inventories/local/vault-password.TEST-ONLY --syntax-check

@@ -17,7 +17,6 @@ from importlib import resources
 EDITION = "2024b"
 TABLE_FILE = "confidentiality_profile_attributes.json"
 TABLE_METADATA_FILE = "confidentiality_profile_attributes.meta.json"  # edition, row count, checksum
-TABLE_SOURCE = "https://github.com/innolitics/dicom-standard (MIT), DICOM PS3.15 Table E.1-1"
 
 HEX_DIGITS = frozenset("0123456789ABCDEF")
 ODD_DIGITS = frozenset("13579BDF")

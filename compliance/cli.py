@@ -2,7 +2,8 @@
 
 Each command group lives in its own module with a ``register(subparsers)`` function
 that adds its sub-commands; every sub-command sets ``func`` returning the exit code.
-Exit codes across the tool: 0 clean/conformant, 1 findings, 2 unreadable input or error.
+Exit codes across the tool (compliance.exit_codes.ExitCode): 0 clean/conformant, 1 findings,
+2 unreadable input or error.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from compliance import __version__
-
-EXIT_ERROR = 2
+from compliance.exit_codes import ExitCode
 
 # (command, module providing register(subparsers)); one line per command group.
 COMMAND_GROUPS: tuple[tuple[str, str], ...] = (
@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         print("enclave: interrupted", file=sys.stderr)
-        return EXIT_ERROR
+        return ExitCode.ERROR
 
 
 if __name__ == "__main__":

@@ -15,14 +15,22 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from compliance.access import mail
 from compliance.access.reports import run_stamp, write_atomically
-from compliance.access.xnat_reader import XnatReadError, connect, find_credentials
+from compliance.exit_codes import ExitCode, report_error
 from compliance.reports import to_json_text
+from compliance.xnat import routes
+from compliance.xnat.session import (
+    XnatReadError,
+    XnatReads,
+    XnatSessionLike,
+    connect,
+    disconnect,
+    find_credentials,
+)
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+PROGRAM = "enclave xnat-audit anon"
 REPORT_NAME = "anon-audit"
 
 
@@ -73,43 +81,26 @@ def register(parser: argparse.ArgumentParser) -> None:
     command.set_defaults(func=run_anon_audit)
 
 
-def _text_or_none(session: Any, path: str) -> str | None:
-    response = session.get(path, accepted_status=[200, 204, 404])
-    return response.text if response.status_code == 200 else None
-
-
-def _flag(session: Any, path: str) -> bool:
-    value = session.get_json(path)
-    return value is True or str(value).lower() == "true"
-
-
-def fetch_scripts(session: Any) -> tuple[list[FetchedScript], int]:
+def fetch_scripts(session: XnatSessionLike, url: str) -> tuple[list[FetchedScript], int]:
     """The site script and every project script that exists, with their enabled flags; and the call count."""
-    calls = 3
-    scripts = [
-        FetchedScript(
-            "site",
-            "",
-            _flag(session, "/xapi/anonymize/site/enabled"),
-            _text_or_none(session, "/xapi/anonymize/site") or "",
-        )
-    ]
-    listing = session.get_json("/data/projects")
-    for row in listing["ResultSet"]["Result"]:
+    reads = XnatReads(session, url)
+    site = FetchedScript(
+        "site", "", reads.flag(routes.SITE_ANON_ENABLED), reads.text(routes.SITE_ANON_SCRIPT) or ""
+    )
+    scripts = [site]
+    for row in reads.result_set(routes.PROJECTS):
         project_id = row["ID"]
-        text = _text_or_none(session, f"/xapi/anonymize/projects/{quote(project_id)}")
-        calls += 1
+        text = reads.text(routes.PROJECT_ANON_SCRIPT, project=project_id)
         if text is None or not text.strip():
             continue
-        enabled = _flag(session, f"/xapi/anonymize/projects/{quote(project_id)}/enabled")
-        calls += 1
+        enabled = reads.flag(routes.PROJECT_ANON_ENABLED, project=project_id)
         scripts.append(FetchedScript("project", project_id, enabled, text))
-    return scripts, calls
+    return scripts, sum(reads.calls.values())
 
 
 def audit_script(script: FetchedScript, options: list[str], url: str) -> ScriptResult:
     from compliance.anon.lint import lint_script  # noqa: PLC0415 - keeps `enclave --help` fast
-    from compliance.dicomedit import DicomEditSyntaxError  # noqa: PLC0415
+    from compliance.dicomedit import ScriptError, load_script_text  # noqa: PLC0415
 
     source = f"{url} site script" if script.scope == "site" else f"{url} project {script.project} script"
     result = ScriptResult(script.scope, script.project, script.enabled, conformant=False, conformance=None)
@@ -119,13 +110,13 @@ def audit_script(script: FetchedScript, options: list[str], url: str) -> ScriptR
         result.problem = result.problem or "the site-wide anonymisation script is empty"
         return result
     try:
-        report = lint_script(script.text, options, source=source)
-    except DicomEditSyntaxError as error:
-        result.problem = f"the script does not parse: {error}"
+        report = lint_script(load_script_text(script.text, source), options)
+    except ScriptError as error:
+        result.problem = str(error)
         return result
     result.conformance = report.conformance
     result.findings = report.severity_counts
-    result.conformant = report.exit_code == 0 and not result.problem
+    result.conformant = report.exit_code == ExitCode.CLEAN and not result.problem
     result.html = report.to_html()
     return result
 
@@ -162,8 +153,7 @@ def _write_reports(
 
 
 def _error(message: str) -> int:
-    print(f"enclave xnat-audit anon: error: {message}", file=sys.stderr)
-    return EXIT_ERROR
+    return report_error(PROGRAM, message)
 
 
 def run_anon_audit(args: argparse.Namespace) -> int:
@@ -179,11 +169,11 @@ def run_anon_audit(args: argparse.Namespace) -> int:
     except XnatReadError as error:
         return _error(str(error))
     try:
-        scripts, calls = fetch_scripts(session)
-    except Exception as error:  # xnatpy raises its own and requests' errors
+        scripts, calls = fetch_scripts(session, args.xnat)
+    except XnatReadError as error:
         return _error(f"cannot read the anonymisation scripts from {args.xnat}: {error}")
     finally:
-        session.disconnect()
+        disconnect(session, args.xnat)
     results = [audit_script(script, args.option, args.xnat) for script in scripts]
     text = _summary_text(results, args.xnat, now)
     document = {
@@ -205,7 +195,7 @@ def run_anon_audit(args: argparse.Namespace) -> int:
     except OSError as error:
         return _error(f"cannot write reports to {args.out}: {error}")
     sys.stdout.write(text if args.format == "text" else to_json_text(document))
-    status = EXIT_FINDINGS if document["summary"]["not_conformant"] else EXIT_CLEAN
+    status = ExitCode.FINDINGS if document["summary"]["not_conformant"] else ExitCode.CLEAN
     if args.mail_to:
         subject = (
             f"XNAT anonymisation audit of {args.xnat}: {document['summary']['not_conformant']} not conformant"

@@ -52,6 +52,10 @@ class Grant:
     role: str  # owner, member or collaborator
     expires: date
 
+    def expired_on(self, day: date) -> bool:
+        """The approval covers its expiry date itself and ends the day after."""
+        return day > self.expires
+
 
 @dataclass(frozen=True)
 class ApprovedProject:
@@ -65,6 +69,22 @@ class ApprovedProject:
 
     def grant_for(self, user: str) -> Grant | None:
         return next((grant for grant in self.grants if grant.user == user), None)
+
+    def has_ended(self, day: date) -> bool:
+        """The project runs up to and including its end date."""
+        return day > self.end_date
+
+    def approved_on(self, day: date) -> dict[str, list[str]]:
+        """Who is approved on ``day``, by role list (``owners``, ``members``, ``collaborators``): the
+        grants that have not expired, and nobody once the project has ended. Configure applies exactly
+        this to XNAT; the review judges XNAT against the same rules."""
+        approved: dict[str, list[str]] = {role: [] for role in ROLES}
+        if self.has_ended(day):
+            return approved
+        for grant in self.grants:
+            if not grant.expired_on(day):
+                approved[f"{grant.role}s"].append(grant.user)
+        return approved
 
 
 @dataclass(frozen=True)

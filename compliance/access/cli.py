@@ -25,10 +25,10 @@ from compliance.access.reports import (
     write_reports,
 )
 from compliance.access.review import review, summarise
-from compliance.access.xnat_reader import XnatReadError, find_credentials, read_xnat
+from compliance.access.xnat_reader import read_xnat
+from compliance.exit_codes import ExitCode, report_error
 from compliance.reports import to_json_text
-
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+from compliance.xnat.session import XnatReadError, find_credentials
 
 
 def _as_of(text: str) -> datetime:
@@ -81,13 +81,13 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    status = EXIT_CLEAN
+    status = ExitCode.CLEAN
     for path in args.files:
         try:
             access = load_access_list(path)
         except AccessListError as error:
             print(error, file=sys.stderr)
-            status = EXIT_ERROR
+            status = ExitCode.ERROR
             continue
         grants = sum(len(project.grants) for project in access.projects.values())
         print(
@@ -98,8 +98,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def _error(message: str) -> int:
-    print(f"enclave access review: error: {message}", file=sys.stderr)
-    return EXIT_ERROR
+    return report_error("enclave access review", message)
 
 
 def run_review(args: argparse.Namespace) -> int:
@@ -139,4 +138,4 @@ def run_review(args: argparse.Namespace) -> int:
             )
         except mail.MailError as error:
             return _error(str(error))
-    return EXIT_FINDINGS if findings else EXIT_CLEAN
+    return ExitCode.FINDINGS if findings else ExitCode.CLEAN

@@ -70,7 +70,7 @@ def _project_findings(access: AccessList, snapshot: XnatSnapshot, today: date) -
                     "add it with its approval reference or delete it",
                 )
             )
-        elif today > approved.end_date:
+        elif approved.has_ended(today):
             findings.append(
                 Finding(
                     "medium",
@@ -115,7 +115,7 @@ def _membership_findings(
                 )
             )
         grant = approved.grant_for(user) if approved else None
-        if approved is not None and today > approved.end_date:
+        if approved is not None and approved.has_ended(today):
             findings.append(
                 Finding(
                     "high",
@@ -135,7 +135,7 @@ def _membership_findings(
                     f"holds the {role} role but is not on the approved list for this project",
                 )
             )
-        elif today > grant.expires:
+        elif grant.expired_on(today):
             findings.append(
                 Finding(
                     "high",

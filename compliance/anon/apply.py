@@ -13,11 +13,17 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
-EXIT_ERROR = 2
+from compliance.exit_codes import ExitCode, report_error
+
+if TYPE_CHECKING:
+    from compliance.dicomedit import ast
+
+PROGRAM = "enclave anon apply"
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description=(
             "Apply a DicomEdit 6 script to DICOM files or directories with the interpreter the audit "
             "uses, writing the results under --out. Exit 0 all written, 1 some inputs skipped, "
-            "2 unreadable script or syntax error."
+            "2 unusable script (unreadable, not UTF-8, DicomEdit 4, syntax error) or missing input."
         ),
     )
     apply.add_argument("script", type=Path, help="DicomEdit script file (.das)")
@@ -58,12 +64,11 @@ def input_files(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
 
 
 def apply_to_files(
-    script_text: str, source: str, paths: list[Path], out: Path, variables: dict[str, str]
+    script: ast.Script, paths: list[Path], out: Path, variables: dict[str, str]
 ) -> ApplyResult:
-    from compliance.dicomedit import collected_messages, parse  # noqa: PLC0415 - the parser loads on use
-    from compliance.dicomedit.interpreter import Interpreter  # noqa: PLC0415
+    from compliance.dicomedit import Interpreter, collected_messages  # noqa: PLC0415 - the engine loads on use
 
-    interpreter = Interpreter(parse(script_text, source=source), variables)
+    interpreter = Interpreter(script, variables)
     written = 0
     skipped: list[tuple[Path, str]] = []
     with collected_messages(logging.INFO) as notes:
@@ -81,39 +86,38 @@ def apply_to_files(
     return ApplyResult(written, skipped, list(dict.fromkeys(notes)))
 
 
-def run_apply(args: argparse.Namespace) -> int:
-    from compliance.dicomedit import DicomEditSyntaxError, DicomEditVersionError  # noqa: PLC0415
-    from compliance.dicomedit.errors import DicomEditRuntimeError  # noqa: PLC0415
+def run_apply(args: argparse.Namespace) -> ExitCode:
+    from compliance.dicomedit import DicomEditRuntimeError, ScriptError, load_script  # noqa: PLC0415
 
-    program = "enclave anon apply"
     try:
-        text = args.script.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        print(f"{program}: cannot read {args.script}: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        script = load_script(args.script)
+    except ScriptError as error:
+        return report_error(PROGRAM, error)
     missing = [str(path) for path in args.paths if not path.exists()]
     if missing:
-        print(f"{program}: no such file or directory: {', '.join(missing)}", file=sys.stderr)
-        return EXIT_ERROR
+        return report_error(PROGRAM, f"no such file or directory: {', '.join(missing)}")
     variables = {"project": args.project, "subject": args.subject, "session": args.session}
     try:
-        result = apply_to_files(text, str(args.script), args.paths, args.out, variables)
-    except (DicomEditSyntaxError, DicomEditVersionError, DicomEditRuntimeError) as error:
-        print(f"{program}: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        result = apply_to_files(script, args.paths, args.out, variables)
+    except DicomEditRuntimeError as error:
+        return report_error(PROGRAM, error)
+    _print_outcome(result, args)
+    return ExitCode.FINDINGS if result.skipped else ExitCode.CLEAN
+
+
+def _print_outcome(result: ApplyResult, args: argparse.Namespace) -> None:
     for file, reason in result.skipped:
-        print(f"{program}: skipped {file}: {reason}", file=sys.stderr)
+        print(f"{PROGRAM}: skipped {file}: {reason}", file=sys.stderr)
     if result.notes and args.verbose:
         for note in result.notes:
-            print(f"{program}: note: {note}", file=sys.stderr)
+            print(f"{PROGRAM}: note: {note}", file=sys.stderr)
     elif result.notes:
         print(
-            f"{program}: {len(result.notes)} script lines had nothing to act on in some files "
+            f"{PROGRAM}: {len(result.notes)} script lines had nothing to act on in some files "
             f"(first: {result.notes[0]}); --verbose lists them",
             file=sys.stderr,
         )
     print(
-        f"{program}: wrote {result.written} files to {args.out}"
+        f"{PROGRAM}: wrote {result.written} files to {args.out}"
         + (f"; skipped {len(result.skipped)}" if result.skipped else "")
     )
-    return 1 if result.skipped else 0

@@ -7,18 +7,18 @@ Sub-commands: ``lint``, the static audit of one script, per Table E.1-1 attribut
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compliance.annex_e import EDITION, OPTIONS, AnnexEError
 from compliance.anon.apply import add_parser as add_apply_parser
+from compliance.exit_codes import ExitCode, report_error
 from compliance.reports import FORMATS, ReportWriteError, to_json_text, write_report
 
 if TYPE_CHECKING:
     from compliance.anon.conformance import ConformanceReport
 
-EXIT_ERROR = 2
+PROGRAM = "enclave anon lint"
 
 OPTION_HELP = "Annex E option the output claims (repeatable): " + ", ".join(o.name for o in OPTIONS)
 
@@ -29,8 +29,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         "lint",
         help="audit a DicomEdit 6 script against PS3.15 Annex E",
         description=(
-            f"Audit a DicomEdit 6 script against DICOM PS3.15 Table E.1-1 (edition {EDITION}). "
-            "Exit 0 conformant, 1 findings, 2 unreadable script or syntax error."
+            f"Audit a DicomEdit 6 script against DICOM PS3.15 Table E.1-1 (edition {EDITION}). Exit 0 "
+            "conformant, 1 findings, 2 unusable script (unreadable, not UTF-8, DicomEdit 4, syntax error)."
         ),
     )
     lint.add_argument("script", type=Path, help="DicomEdit script file (.das)")
@@ -55,30 +55,18 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="text format: list every attribute")
 
 
-def run_lint(args: argparse.Namespace) -> int:
+def run_lint(args: argparse.Namespace) -> ExitCode:
     from compliance.anon.lint import lint_script  # noqa: PLC0415 - parser and pydicom load on use
-    from compliance.dicomedit import DicomEditSyntaxError, DicomEditVersionError  # noqa: PLC0415
+    from compliance.dicomedit import ScriptError, load_script  # noqa: PLC0415
 
     try:
-        text = args.script.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        print(f"enclave anon lint: cannot read {args.script}: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    try:
-        report = lint_script(text, args.options, source=str(args.script))
-    except DicomEditVersionError as error:
-        print(f"enclave anon lint: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    except DicomEditSyntaxError as error:
-        print(f"enclave anon lint: syntax error: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    except AnnexEError as error:
-        print(f"enclave anon lint: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    return emit(report, args, "enclave anon lint")
+        report = lint_script(load_script(args.script), args.options)
+    except (ScriptError, AnnexEError) as error:
+        return report_error(PROGRAM, error)
+    return emit(report, args, PROGRAM)
 
 
-def emit(report: ConformanceReport, args: argparse.Namespace, program: str) -> int:
+def emit(report: ConformanceReport, args: argparse.Namespace, program: str) -> ExitCode:
     """Render ``report`` in the requested format; the exit code is the report's."""
     if args.format == "json":
         rendered = to_json_text(report.to_json())
@@ -89,6 +77,5 @@ def emit(report: ConformanceReport, args: argparse.Namespace, program: str) -> i
     try:
         write_report(rendered, args.output)
     except ReportWriteError as error:
-        print(f"{program}: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        return report_error(program, error)
     return report.exit_code

@@ -14,15 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compliance.annex_e import EDITION, AnnexERow, deidentification_codes
+from compliance.exit_codes import ExitCode
 from compliance.reports import count_by_severity, render_html, report_metadata, text_table
 
 NONE = "none"
 PARTIAL = "partial"
 VERDICTS = ("pass", "fail", "partial", "n/a")
-
-EXIT_CONFORMANT = 0
-EXIT_FINDINGS = 1
-EXIT_ERROR = 2
 
 # Effective actions that satisfy each required action. Removal or emptying satisfy an X (no value
 # remains); a dummy does not satisfy Z (Type 2 must stay present but may be a dummy: Z accepts D).
@@ -166,17 +163,17 @@ class ConformanceReport:
         return count_by_severity(finding.to_json() for finding in self.findings)
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         counts = self.verdict_counts
         severities = self.severity_counts
         if counts["fail"] or counts["partial"] or severities["error"] or severities["warning"]:
-            return EXIT_FINDINGS
-        return EXIT_CONFORMANT
+            return ExitCode.FINDINGS
+        return ExitCode.CLEAN
 
     @property
     def summary(self) -> dict[str, Any]:
         return {
-            "conformant": self.exit_code == EXIT_CONFORMANT,
+            "conformant": self.exit_code == ExitCode.CLEAN,
             "conformance": self.conformance,
             "attributes": self.verdict_counts,
             "findings": self.severity_counts,
@@ -252,7 +249,7 @@ class ConformanceReport:
         return "\n".join(lines) + "\n"
 
     def _verdict_text(self) -> str:
-        if self.exit_code == EXIT_CONFORMANT:
+        if self.exit_code == ExitCode.CLEAN:
             return "CONFORMANT"
         counts = self.verdict_counts
         if counts["fail"] or counts["partial"]:

@@ -39,7 +39,7 @@ from compliance.anon.conformance import (
     judge,
     not_applicable,
 )
-from compliance.dicomedit import ast, parse
+from compliance.dicomedit import KNOWN_FUNCTIONS, ast
 
 LintReport = ConformanceReport
 
@@ -51,33 +51,6 @@ DATE_SHIFT_FUNCTIONS = frozenset(
         "shiftDateTimeSequenceByIncrement",
         "shiftDateTimeListByIncrement",
         "scalePatientAgeAndDobFromStudyDate",
-    }
-)
-KNOWN_FUNCTIONS = frozenset(
-    {
-        *UID_FUNCTIONS,
-        *DATE_SHIFT_FUNCTIONS,
-        "mapReferencedUIDs",
-        "format",
-        "lowercase",
-        "uppercase",
-        "substring",
-        "concatenate",
-        "replace",
-        "set",
-        "retainPrivateTags",
-        "removeTags",
-        "blankValues",
-        "collectValues",
-        "normalizeString",
-        "isPresent",
-        "reject",
-        "match",
-        "ismatch",
-        "alterPixels",
-        "getURL",
-        "lookup",
-        "delete",
     }
 )
 # Functions whose string arguments name tags (after the leading non-tag arguments given here).
@@ -135,18 +108,13 @@ class ScriptFacts:
     tainted_variables: dict[str, str] = field(default_factory=dict)
 
 
-def lint_script(text: str, options: Sequence[str] = (), source: str = "<script>") -> LintReport:
-    """Audit ``text`` against Table E.1-1 with the declared option names (CLI spelling).
+def lint_script(script: ast.Script, options: Sequence[str] = ()) -> LintReport:
+    """Audit a parsed script against Table E.1-1 with the declared option names (CLI spelling).
 
-    Raises :class:`compliance.dicomedit.DicomEditSyntaxError` (or its DicomEdit 4 subclass) when the
-    script does not parse and :class:`compliance.annex_e.AnnexEError` for unknown options.
+    Parse with :func:`compliance.dicomedit.load_script` or ``load_script_text``; raises
+    :class:`compliance.annex_e.AnnexEError` for unknown or conflicting options.
     """
     declared = validate_options(options)
-    script = parse(text, source=source)
-    return audit_script(script, declared, source)
-
-
-def audit_script(script: ast.Script, options: Sequence[str], source: str) -> LintReport:
     facts = ScriptFacts()
     _check_versions(script, facts)
     for statement in script.statements:
@@ -155,13 +123,13 @@ def audit_script(script: ast.Script, options: Sequence[str], source: str) -> Lin
     attributes = []
     for row in load_table():
         if row.is_command_set:
-            attributes.append(not_applicable(row, options, COMMAND_SET_NOTE))
+            attributes.append(not_applicable(row, declared, COMMAND_SET_NOTE))
             continue
         effective, lines = _effective(row, facts, patterns)
-        attributes.append(judge(row, effective, options, lines))
-    _apply_derived_file_meta(attributes, facts, options)
-    findings = facts.findings + list(_script_level_findings(facts, options))
-    return ConformanceReport(source, "static", tuple(options), attributes, findings)
+        attributes.append(judge(row, effective, declared, lines))
+    _apply_derived_file_meta(attributes, facts, declared)
+    findings = facts.findings + list(_script_level_findings(facts, declared))
+    return ConformanceReport(script.source, "static", declared, attributes, findings)
 
 
 # --- walking the AST --------------------------------------------------------------------------------

@@ -7,12 +7,12 @@ Sub-command ``scan``: with ``--script`` measure the script on synthetic datasets
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compliance.annex_e import AnnexEError
-from compliance.anon.cli import EXIT_ERROR, add_report_arguments, emit
+from compliance.anon.cli import add_report_arguments, emit
+from compliance.exit_codes import ExitCode, report_error
 from compliance.reports import (
     ReportWriteError,
     render_html,
@@ -36,7 +36,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         description=(
             "With --script: run a DicomEdit script on synthetic PHI-filled datasets (CT, MR, US, SC) and "
             "judge every PS3.15 Table E.1-1 attribute. With PATHs: scan DICOM files/directories for "
-            "residual PHI (headers only unless --pixels). Exit 0 clean, 1 findings, 2 unreadable input."
+            "residual PHI (headers only unless --pixels). Exit 0 clean, 1 findings, 2 unreadable input or "
+            "unusable script."
         ),
     )
     scan.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="DICOM files or directories")
@@ -51,47 +52,35 @@ def register(parser: argparse.ArgumentParser) -> None:
     scan.set_defaults(func=run_scan)
 
 
-def run_scan(args: argparse.Namespace) -> int:
+def run_scan(args: argparse.Namespace) -> ExitCode:
     if args.script and args.paths:
-        print(f"{PROGRAM}: give either --script or PATHs, not both", file=sys.stderr)
-        return EXIT_ERROR
+        return report_error(PROGRAM, "give either --script or PATHs, not both")
     if args.script:
         return _run_measure(args)
     from compliance.deid.scanner import Scanner  # noqa: PLC0415 - pydicom loads on use
 
     if not args.paths:
-        print(f"{PROGRAM}: nothing to scan: give DICOM files/directories or --script SCRIPT", file=sys.stderr)
-        return EXIT_ERROR
+        return report_error(PROGRAM, "nothing to scan: give DICOM files/directories or --script SCRIPT")
     report = Scanner(args.options, pixels=args.pixels).scan(args.paths)
     for skipped in report.skipped:
         if skipped["reason"] == "no such file or directory":
-            print(f"{PROGRAM}: {skipped['file']}: no such file or directory", file=sys.stderr)
-            return EXIT_ERROR
+            return report_error(PROGRAM, f"{skipped['file']}: no such file or directory")
     return _emit_scan(report, args)
 
 
-def _run_measure(args: argparse.Namespace) -> int:
+def _run_measure(args: argparse.Namespace) -> ExitCode:
     from compliance.deid.measure import measure_script  # noqa: PLC0415 - engine and pydicom load on use
-    from compliance.dicomedit import DicomEditSyntaxError  # noqa: PLC0415
+    from compliance.dicomedit import ScriptError, load_script  # noqa: PLC0415
 
-    try:
-        text = args.script.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        print(f"{PROGRAM}: cannot read {args.script}: {error}", file=sys.stderr)
-        return EXIT_ERROR
     variables = {"project": args.project, "subject": args.subject, "session": args.session}
     try:
-        report = measure_script(text, args.options, str(args.script), variables)
-    except DicomEditSyntaxError as error:
-        print(f"{PROGRAM}: syntax error: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    except AnnexEError as error:
-        print(f"{PROGRAM}: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        report = measure_script(load_script(args.script), args.options, variables)
+    except (ScriptError, AnnexEError) as error:
+        return report_error(PROGRAM, error)
     return emit(report, args, PROGRAM)
 
 
-def _emit_scan(report: ScanReport, args: argparse.Namespace) -> int:
+def _emit_scan(report: ScanReport, args: argparse.Namespace) -> ExitCode:
     if args.format == "json":
         rendered = to_json_text(report.to_json())
     elif args.format == "html":
@@ -107,8 +96,7 @@ def _emit_scan(report: ScanReport, args: argparse.Namespace) -> int:
     try:
         write_report(rendered, args.output)
     except ReportWriteError as error:
-        print(f"{PROGRAM}: {error}", file=sys.stderr)
-        return EXIT_ERROR
+        return report_error(PROGRAM, error)
     return report.exit_code
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pydicom.dataelem import DataElement
@@ -36,26 +36,24 @@ from compliance.anon.conformance import (
     not_applicable,
 )
 from compliance.deid.synthetic import NHS_NUMBER, PHI_MARKER, SyntheticStudy, build_study
-from compliance.dicomedit import DicomEditRuntimeError, apply_script, collected_messages, parse
+from compliance.dicomedit import DicomEditRuntimeError, apply_script, ast, collected_messages
 
 TEXT_VRS = frozenset({"PN", "SH", "LO", "ST", "LT", "UT", "UC", "CS", "AE", "UR"})
 DATE_VRS = frozenset({"DA", "DT"})
 
 
 def measure_script(
-    text: str,
+    script: ast.Script,
     options: Sequence[str] = (),
-    source: str = "<script>",
-    variables: dict[str, str] | None = None,
+    variables: Mapping[str, str | None] | None = None,
 ) -> ConformanceReport:
-    """Run the script on a synthetic study and report per attribute and per MIDI-B-style check.
+    """Run a parsed script on a synthetic study and report per attribute and per MIDI-B-style check.
 
     ``variables`` override the XNAT variables; ``session`` defaults to the synthetic Accession Number
     (trusts often label sessions with it), so a script that copies ``session`` somewhere is caught.
-    Raises DicomEditSyntaxError when the script does not parse, AnnexEError for unknown options.
+    Parse with :func:`compliance.dicomedit.load_script`; raises AnnexEError for unknown options.
     """
     declared = validate_options(options)
-    script = parse(text, source=source)
     study = build_study()  # cached: the originals are deep-copied before the script runs
     study.variables.update({key: value for key, value in (variables or {}).items() if value is not None})
     outputs: list[Dataset] = []
@@ -75,7 +73,7 @@ def measure_script(
         attributes = [
             not_applicable(row, declared, "script did not run to completion") for row in load_table()
         ]
-        return ConformanceReport(source, "measured", declared, attributes, findings)
+        return ConformanceReport(script.source, "measured", declared, attributes, findings)
     shift = dominant_shift(study, outputs)
     attributes = [_judge_row(row, study, outputs, declared, shift) for row in load_table()]
     checks = list(_checks(study, outputs, declared))
@@ -87,7 +85,7 @@ def measure_script(
     for check in checks:
         check.pop("severity")
         check.pop("code")
-    return ConformanceReport(source, "measured", declared, attributes, findings, checks)
+    return ConformanceReport(script.source, "measured", declared, attributes, findings, checks)
 
 
 # --- per-attribute outcome --------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from pydicom.errors import InvalidDicomError
 from compliance.annex_e import AnnexERow, format_tag, load_table, row_for_tag
 from compliance.deid.fastread import read_header_elements
 from compliance.deid.patterns import PERSON_NAME, find_identifiers, redact
+from compliance.exit_codes import ExitCode
 from compliance.reports import count_by_severity
 
 TEXT_VRS = frozenset({"LO", "LT", "ST", "UT", "SH", "UC", "PN"})
@@ -123,15 +124,17 @@ class ScanReport:
     files_with_findings: int = 0
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.files == 0 and self.skipped:
-            return 2
-        return 1 if any(f.severity in {"error", "warning"} for f in self.findings) else 0
+            return ExitCode.ERROR
+        if any(f.severity in {"error", "warning"} for f in self.findings):
+            return ExitCode.FINDINGS
+        return ExitCode.CLEAN
 
     @property
     def summary(self) -> dict[str, Any]:
         return {
-            "clean": self.exit_code == 0,
+            "clean": self.exit_code == ExitCode.CLEAN,
             "files": self.files,
             "files_with_findings": self.files_with_findings,
             "series": len(self.series),
@@ -254,10 +257,6 @@ class Scanner:
             summary.files_with_findings += 1
             for finding in findings:
                 summary.findings[finding.severity] += 1
-
-    def check_dataset(self, ds: Dataset, name: str, series: str) -> list[FileFinding]:
-        """Every finding for one dataset read by pydicom."""
-        return self.check_elements(_element_map(ds), name, series)
 
     def check_elements(self, elements: Mapping[int, Any], name: str, series: str) -> list[FileFinding]:
         """Every finding for one file's top-level elements; the common path appends prepared findings."""

@@ -27,9 +27,12 @@ shiftDateTimeSequenceByIncrement, alterPixels (solid rectangles), true, false. O
 (lookup, reject, ...) and unknown names raise DicomEditRuntimeError with the call's line and column.
 The ``.`` sequence prefix is taken as "exactly one sequence level" (its meaning is unconfirmed upstream).
 
-    from compliance.dicomedit import parse, apply_script
-    script = parse(text, source="site.das")
+    from compliance.dicomedit import load_script, apply_script
+    script = load_script(Path("site.das"))  # or load_script_text(text, source=...); ScriptError if unusable
     apply_script(script, dataset, {"project": "P1", "subject": "S1", "session": "E1"})
+
+Commands read scripts only through ``load_script``/``load_script_text`` (compliance.dicomedit.loader),
+which turn unreadable files, non-UTF-8 text, DicomEdit 4 and syntax errors into one ScriptError.
 """
 
 from compliance.dicomedit import ast
@@ -38,13 +41,12 @@ from compliance.dicomedit.errors import (
     DicomEditRuntimeError,
     DicomEditSyntaxError,
     DicomEditVersionError,
+    ScriptError,
 )
-from compliance.dicomedit.functions import FUNCTIONS, UNSUPPORTED, hash_uid
+from compliance.dicomedit.functions import FUNCTIONS, KNOWN_FUNCTIONS, hash_uid
 from compliance.dicomedit.interpreter import Interpreter, apply_script, collected_messages
+from compliance.dicomedit.loader import load_script, load_script_text
 from compliance.dicomedit.parser import SUPPORTED_VERSIONS, parse, parse_tag_path
-
-# Every function name DicomEdit 6 registers that this package knows (implemented or not).
-KNOWN_FUNCTIONS = frozenset(FUNCTIONS) | UNSUPPORTED
 
 __all__ = [
     "FUNCTIONS",
@@ -55,10 +57,13 @@ __all__ = [
     "DicomEditSyntaxError",
     "DicomEditVersionError",
     "Interpreter",
+    "ScriptError",
     "apply_script",
     "ast",
     "collected_messages",
     "hash_uid",
+    "load_script",
+    "load_script_text",
     "parse",
     "parse_tag_path",
 ]

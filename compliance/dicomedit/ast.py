@@ -152,8 +152,6 @@ Value = StringLiteral | IntegerLiteral | FloatLiteral | TagPath | Variable | Fun
 
 # --- conditions -------------------------------------------------------------------------------------
 
-COMPARISON_OPERATORS = ("=", "!=", "~", "!~")
-
 
 @dataclass(frozen=True)
 class Comparison(Node):

@@ -44,3 +44,21 @@ class DicomEditRuntimeError(DicomEditError):
         self.column = column
         self.reason = message
         super().__init__(f"{source}:{line}:{column}: {message}")
+
+
+class ScriptError(DicomEditError):
+    """A script that cannot be used: unreadable, not UTF-8, DicomEdit 4 or not valid DicomEdit 6.
+
+    The one error :mod:`compliance.dicomedit.loader` raises; the message starts with where
+    (``source``, with ``:line:column`` when known) and ends with what to do.
+    """
+
+    def __init__(
+        self, problem: str, *, source: str, line: int | None = None, column: int | None = None
+    ) -> None:
+        self.source = source
+        self.line = line
+        self.column = column
+        self.problem = problem
+        where = source if line is None else f"{source}:{line}:{column}"
+        super().__init__(f"{where}: {problem}")

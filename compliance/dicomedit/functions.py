@@ -1,7 +1,8 @@
 """DicomEdit 6 functions: ``name[arg, ...]`` as values (hashUID, format, ...) or statements (removeTags, ...).
 
-Each function takes the Run (dataset, variables, evaluation helpers) and the call node, and returns
-a value (str, bool, ...) or None. Semantics follow NRG's dicom-edit6 function classes.
+Each function takes the Run (:class:`compliance.dicomedit.runtime.Run`: dataset, variables, evaluation
+helpers) and the call node, and returns a value (str, bool, ...) or None. Semantics follow NRG's
+dicom-edit6 function classes.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from pydicom.uid import generate_uid
 
 from compliance.dicomedit import ast, dates, pixels
 from compliance.dicomedit.elements import BYTES_VRS, element_text, set_value
-from compliance.dicomedit.interpreter import Run, RuntimeValue, remove_private_tags, tags_of, to_text, truthy
 from compliance.dicomedit.paths import Location, resolve, walk_datasets
+from compliance.dicomedit.runtime import Run, RuntimeValue, remove_private_tags, tags_of
 
 UUID_ROOT = "2.25"
-MAX_UID_LENGTH = 64
 
 Function = Callable[[Run, ast.FunctionCall], RuntimeValue]
 FUNCTIONS: dict[str, Function] = {}
@@ -136,7 +136,7 @@ def _map_referenced_uids(run: Run, call: ast.FunctionCall) -> RuntimeValue:
     prefix, the same new UID for the same old one (for every dataset this Interpreter handles)."""
     _arity(run, call, 2)
     prefix = _prefixed(_required_text(run, call, 0))
-    uid_map = run.interpreter.uid_map
+    uid_map = run.uid_map
     for location in _locations(run, call, call.arguments[1:]):
         text = element_text(location.container[location.tag])
         if not text:
@@ -434,4 +434,8 @@ def _false(run: Run, call: ast.FunctionCall) -> RuntimeValue:
     return False
 
 
-__all__ = ["FUNCTIONS", "UNSUPPORTED", "hash_uid", "message_format", "to_text", "truthy"]
+# Every function name DicomEdit 6 registers that this engine knows, implemented or not: the names a
+# script may call without "unknown function".
+KNOWN_FUNCTIONS = frozenset(FUNCTIONS) | UNSUPPORTED
+
+__all__ = ["FUNCTIONS", "KNOWN_FUNCTIONS", "UNSUPPORTED", "hash_uid", "message_format"]

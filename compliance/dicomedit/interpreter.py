@@ -11,13 +11,15 @@ from typing import Any
 
 from pydicom.config import disable_value_validation
 from pydicom.dataset import Dataset
-from pydicom.tag import BaseTag, Tag
+from pydicom.tag import Tag
 
 from compliance.dicomedit import ast
 from compliance.dicomedit.elements import ValueConversionError, element_text, new_element_vr, set_value
 from compliance.dicomedit.errors import DicomEditRuntimeError, DicomEditSyntaxError
+from compliance.dicomedit.functions import FUNCTIONS, UNSUPPORTED
 from compliance.dicomedit.parser import parse_tag_path
 from compliance.dicomedit.paths import Location, containers_for, private_block_start, resolve
+from compliance.dicomedit.runtime import Run, RuntimeValue, remove_private_tags, to_text, truthy
 
 logger = logging.getLogger("compliance.dicomedit")
 
@@ -49,8 +51,6 @@ def collected_messages(level: int = logging.WARNING) -> Iterator[list[str]]:
 
 # Variables XNAT defines for every script (values come from apply_script's ``variables``).
 XNAT_VARIABLES = ("project", "subject", "session", "modalityLabel")
-
-RuntimeValue = str | int | float | bool | ast.ListValue | None
 
 
 def apply_script(script: ast.Script, ds: Dataset, variables: Mapping[str, str] | None = None) -> Dataset:
@@ -92,18 +92,18 @@ class Interpreter:
 
     def apply(self, ds: Dataset) -> Dataset:
         with disable_value_validation():
-            Run(self, ds).statements(self.script.statements)
+            DatasetRun(self, ds).statements(self.script.statements)
         return ds
 
 
-class Run:
+class DatasetRun(Run):
     """The state of applying the script to one dataset."""
 
     def __init__(self, interpreter: Interpreter, dataset: Dataset) -> None:
-        self.interpreter = interpreter
         self.source = interpreter.script.source
         self.dataset = dataset
         self.variables: dict[str, Any] = dict(interpreter.variables)
+        self.uid_map = interpreter.uid_map
 
     # --- statements
     def statements(self, statements: Iterable[ast.Statement]) -> None:
@@ -235,8 +235,6 @@ class Run:
         return None
 
     def call(self, call: ast.FunctionCall) -> RuntimeValue:
-        from compliance.dicomedit.functions import FUNCTIONS, UNSUPPORTED  # noqa: PLC0415 - mutual import
-
         function = FUNCTIONS.get(call.name)
         if function is None:
             if call.name in UNSUPPORTED:
@@ -292,43 +290,6 @@ class Run:
 
     def error(self, node: ast.Node, message: str) -> DicomEditRuntimeError:
         return DicomEditRuntimeError(message, source=self.source, line=node.line, column=node.column)
-
-
-def remove_private_tags(dataset: Dataset, keep: set[tuple[int, int]]) -> None:
-    """Delete every private element (incl. creators) at any depth except those whose
-    ``(id(container), tag)`` is in ``keep``."""
-    for tag in tags_of(dataset):
-        kept = (id(dataset), int(tag)) in keep
-        if tag.is_private and not kept:
-            del dataset[tag]
-            continue
-        if kept:
-            continue  # a retained private sequence keeps its whole content
-        element = dataset[tag]
-        if element.VR == "SQ" and element.value:
-            for item in element.value:
-                remove_private_tags(item, keep)
-
-
-def tags_of(dataset: Dataset) -> list[BaseTag]:
-    """A snapshot of the dataset's tags (iterating a Dataset yields elements, not tags)."""
-    return list(dataset.keys())
-
-
-def to_text(value: RuntimeValue) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, ast.ListValue):
-        return None
-    return str(value)
-
-
-def truthy(value: RuntimeValue) -> bool:
-    if isinstance(value, bool):
-        return value
-    return isinstance(value, str) and value.strip().lower() == "true"
 
 
 def _describe(node: ast.Node) -> str:

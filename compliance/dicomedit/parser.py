@@ -409,7 +409,7 @@ def _syntax_error(error: UnexpectedInput, text: str, source: str) -> DicomEditSy
     if unclosed and isinstance(error, UnexpectedToken | UnexpectedEOF):
         reason += f" ({unclosed})"
     if expected:
-        reason += f" ; expected one of: {', '.join(expected)}"
+        reason += f"; expected one of: {', '.join(expected)}"
     return DicomEditSyntaxError(
         reason, source=source, line=line, column=column, text=offending, expected=expected
     )

@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: xnat-enclave contributors
 # Apache-2.0
-"""Controller side of xnat_anon_script: read ``src`` files and parse every DicomEdit script
-with the project's parser before the module (and so any request to XNAT) runs."""
+"""Controller side of xnat_anon_script: read ``src`` files and parse every DicomEdit script with the
+project's loader (the same as the enclave CLI's) before the module, and so any request to XNAT, runs."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -15,17 +15,17 @@ from ansible.plugins.action import ActionBase
 NOTHING_SENT = "Nothing was sent to XNAT."
 
 
-def load_parser():
-    """compliance.dicomedit.parse, imported lazily: the parser is a controller-side dependency."""
+def load_loader():
+    """compliance.dicomedit's script loader, imported lazily: a controller-side dependency."""
     try:
-        from compliance.dicomedit import DicomEditSyntaxError, parse  # noqa: PLC0415 - controller-only dependency
+        from compliance.dicomedit import ScriptError, load_script_text  # noqa: PLC0415 - controller-only dependency
     except ImportError as error:
         raise AnsibleActionFail(
             "xnat_anon_script parses DicomEdit scripts on the controller and needs the xnat-enclave "
             "'compliance' package there (install the repository with 'pip install -e .' into the Python "
             "that runs ansible-playbook): %s. %s" % (error, NOTHING_SENT)
         ) from error
-    return parse, DicomEditSyntaxError
+    return load_script_text, ScriptError
 
 
 class ActionModule(ActionBase):
@@ -35,25 +35,26 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = dict(self._task.args)
-        parse, syntax_error = load_parser()
-        if args.get("projects") is not None:
-            if not isinstance(args["projects"], list):
-                raise AnsibleActionFail("projects must be a list of {project, script|src, enabled}")
-            args["projects"] = [
-                self._prepare(dict(item), parse, syntax_error, "projects[%d]" % index)
-                for index, item in enumerate(args["projects"])
-            ]
-        else:
-            args = self._prepare(args, parse, syntax_error, "task")
+        load, script_error = load_loader()
+        if not isinstance(args.get("scripts"), list):
+            raise AnsibleActionFail("scripts must be a list of {scope, project, script|src, enabled}")
+        args["scripts"] = [
+            self._prepare(dict(item), load, script_error, "scripts[%d]" % index)
+            for index, item in enumerate(args["scripts"])
+        ]
         result.update(
-            self._execute_module(module_name="xnat_anon_script", module_args=args, task_vars=task_vars)
+            self._execute_module(
+                module_name=self._task.resolved_action or "xnat_enclave.xnat.xnat_anon_script",
+                module_args=args,
+                task_vars=task_vars,
+            )
         )
         return result
 
-    def _prepare(self, item, parse, syntax_error, where):
+    def _prepare(self, item, load, script_error, where):
         """Replace src by the file's text, then parse the script; fail on any syntax error."""
         if not isinstance(item, dict):
-            raise AnsibleActionFail("%s: expected a dict with project, script|src, enabled" % where)
+            raise AnsibleActionFail("%s: expected a dict with scope, project, script|src, enabled" % where)
         src = item.pop("src", None)
         if src and item.get("script") is not None:
             raise AnsibleActionFail("%s: give either script or src, not both" % where)
@@ -64,20 +65,18 @@ class ActionModule(ActionBase):
                 item["script"] = to_text(handle.read(), errors="surrogate_or_strict")
             source = path
         if item.get("script") is not None:
-            self._parse(item["script"], source, parse, syntax_error)
+            self._parse(item["script"], source, load, script_error)
         return item
 
     @staticmethod
     def _label(item):
         if item.get("project"):
             return "project %s" % item["project"]
-        return "%s script" % item.get("scope", "site")
+        return "%s script" % item.get("scope", "project")
 
     @staticmethod
-    def _parse(text, source, parse, syntax_error):
+    def _parse(text, source, load, script_error):
         try:
-            parse(to_text(text), source=source)
-        except syntax_error as error:
-            raise AnsibleActionFail(
-                "DicomEdit script rejected by the parser: %s. %s" % (error, NOTHING_SENT)
-            ) from error
+            load(to_text(text), source)
+        except script_error as error:
+            raise AnsibleActionFail("DicomEdit script rejected: %s. %s" % (error, NOTHING_SENT)) from error

@@ -1,5 +1,13 @@
-# Connection options shared by every xnat_* module (plugins/module_utils/xnat_api.py holds
-# the matching argument spec); modules say `extends_documentation_fragment: [xnat]`.
+# -*- coding: utf-8 -*-
+# Copyright: xnat-enclave contributors
+# Apache-2.0
+# What every xnat_* module shares: the connection options (plugins/module_utils/xnat_client.py holds
+# the matching argument spec) and the attributes (check mode and diff through the one write funnel,
+# membership of the action group). Modules say `extends_documentation_fragment: [xnat_enclave.xnat.xnat]`.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
 
 
 class ModuleDocFragment:
@@ -46,4 +54,24 @@ options:
       - Falls back to E(XNAT_RETRY_TIMEOUT).
     type: int
     default: 300
+attributes:
+  check_mode:
+    description: Can run in check mode and report what would change without writing to XNAT.
+    support: full
+    details:
+      - Every write goes through one funnel that, in check mode, lists the request in RV(actions)
+        instead of sending it.
+  diff_mode:
+    description: Returns the before and after of every object it changes (or would change).
+    support: full
+  action_group:
+    description: Part of the action group C(xnat_enclave.xnat.xnat), so one C(module_defaults) entry sets
+      the connection options of every xnat_* task.
+    support: full
+    membership:
+      - xnat_enclave.xnat.xnat
+  platform:
+    description: Runs wherever Python can reach XNAT over HTTPS; no extra Python package is needed.
+    support: N/A
+    platforms: all
 """

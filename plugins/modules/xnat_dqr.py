@@ -12,15 +12,16 @@ DOCUMENTATION = r"""
 module: xnat_dqr
 short_description: Configure XNAT DICOM Query-Retrieve - settings, PACS entries, availability, C-ECHO
 description:
-  - O(settings) sets DQR preferences (C(/xapi/dqr/settings), or C(/xapi/dqr) on older plugin releases);
-    only differing keys are POSTed. Unknown keys fail before any write.
-  - O(pacs) manages PACS entries (C(/xapi/pacs)) matched by C(label); they are created, updated in place
+  - O(settings) sets DQR preferences (at C(/xapi/dqr/settings), or C(/xapi/dqr) on older plugin releases);
+    only differing keys are written. Unknown keys fail before any write.
+  - O(pacs) manages PACS entries matched by O(pacs[].label); they are created, updated in place
     (keeping their id) or deleted. AE titles and ports are validated before any request.
-  - Weekly availability windows are added when missing.
-  - With C(echo=true) on a PACS item, XNAT performs a C-ECHO (C(GET /xapi/pacs/{id}/status)) after the
-    entry is in place, and the task fails with a clear message when the PACS does not answer.
+  - Weekly availability windows are added when missing. A listed window that overlaps a different window
+    XNAT already has fails the task before any write (XNAT would refuse it).
+  - With O(pacs[].echo=true), XNAT performs a C-ECHO after the entry is in place, and the task fails with
+    a clear message when the PACS does not answer.
 version_added: "0.1.0"
-author: xnat-enclave contributors
+author: xnat-enclave contributors (@xnat-enclave)
 options:
   settings:
     description:
@@ -28,26 +29,103 @@ options:
         C(Dqr) role instead), C(dqrMaxPacsRequestAttempts).
     type: dict
   pacs:
-    description:
-      - PACS entries. Each item has C(label) (required), C(ae_title), C(host), C(port) (query/retrieve
-        port), C(queryable), C(storable), C(default_storage), C(default_query_retrieve),
-        C(orm_strategy) (ORM strategy bean id, default V(dicomOrmStrategy)), C(dicom_object_identifier),
-        C(supports_extended_negotiations), C(retrieve_level), C(anonymization), C(state)
-        (V(present)/V(absent)), C(availability) (list of C(dayOfWeek), C(availabilityStart),
-        C(availabilityEnd), C(threads), C(utilizationPercent), C(enabled)) and C(echo) (bool).
+    description: PACS entries.
     type: list
     elements: dict
+    suboptions:
+      label:
+        description: Name of the entry, which identifies it.
+        type: str
+        required: true
+      state:
+        description: Whether the entry exists.
+        type: str
+        choices: [present, absent]
+        default: present
+      ae_title:
+        description: The PACS's AE title; required for O(pacs[].state=present).
+        type: str
+      host:
+        description: Host name or address of the PACS; required for O(pacs[].state=present).
+        type: str
+      port:
+        description: Query/retrieve port of the PACS; required for O(pacs[].state=present).
+        type: int
+      queryable:
+        description: Whether XNAT may query this PACS.
+        type: bool
+      storable:
+        description: Whether XNAT may send data to this PACS.
+        type: bool
+      default_storage:
+        description: The default PACS to send to.
+        type: bool
+      default_query_retrieve:
+        description: The default PACS to query.
+        type: bool
+      orm_strategy:
+        description: ORM strategy bean id.
+        type: str
+        default: dicomOrmStrategy
+      dicom_object_identifier:
+        description: DICOM object identifier bean used for data retrieved from this PACS.
+        type: str
+      supports_extended_negotiations:
+        description: Whether the PACS supports extended negotiation.
+        type: bool
+      retrieve_level:
+        description: Level at which studies are retrieved, for example V(STUDY) or V(SERIES).
+        type: str
+      anonymization:
+        description: Apply the anonymisation scripts to data retrieved from this PACS.
+        type: bool
+      dicom_web_enabled:
+        description: Use DICOMweb for this PACS.
+        type: bool
+      dicom_web_root_url:
+        description: Root URL of the PACS's DICOMweb service.
+        type: str
+      availability:
+        description: Weekly windows in which XNAT may query and retrieve.
+        type: list
+        elements: dict
+        suboptions:
+          dayOfWeek:
+            description: Day of the week.
+            type: str
+            required: true
+            choices: [MONDAY, TUESDAY, WEDNESDAY, THURSDAY, FRIDAY, SATURDAY, SUNDAY]
+          availabilityStart:
+            description: Start time, C(HH:MM).
+            type: str
+            required: true
+          availabilityEnd:
+            description: End time, C(HH:MM) (V(00:00) is midnight at the end of the day).
+            type: str
+            required: true
+          threads:
+            description: Parallel requests in the window.
+            type: int
+          utilizationPercent:
+            description: Share of the PACS the window may use.
+            type: int
+          enabled:
+            description: Whether the window is in use.
+            type: bool
+      echo:
+        description:
+          - Ask XNAT to C-ECHO the PACS once the entry is in place (in check mode, only an existing entry).
+        type: bool
+        default: false
 extends_documentation_fragment:
-  - xnat
+  - xnat_enclave.xnat.xnat
 notes:
-  - Supports check mode and diff mode. In check mode no C-ECHO is sent for a PACS entry that does not exist
-    yet.
   - Needs an administrator account.
 """
 
 EXAMPLES = r"""
 - name: DQR settings and the trust PACS, checked with C-ECHO
-  xnat_dqr:
+  xnat_enclave.xnat.xnat_dqr:
     settings:
       dqrCallingAe: XNAT_TRUST_A
       allowAllUsersToUseDqr: false
@@ -77,17 +155,25 @@ pacs:
   returned: always
   type: list
   elements: dict
+actions:
+  description: The writes made (in check mode, that would be made), as C(METHOD /path?query).
+  returned: always
+  type: list
+  elements: str
+  sample: ["POST /xapi/pacs", "POST /xapi/pacs/1/availability"]
 """
 
-from ansible.module_utils.xnat_api import (
-    XnatApiError,
+from ansible_collections.xnat_enclave.xnat.plugins.module_utils.xnat_module import (
+    NOTHING_CHANGED,
     XnatInputError,
     differs,
     run_xnat_module,
+    unique_or_fail,
     validate_ae_title,
     validate_port,
 )
 
+# (option, XNAT's PacsSettings field)
 FIELDS = (
     ("ae_title", "aeTitle"),
     ("host", "host"),
@@ -104,32 +190,48 @@ FIELDS = (
     ("dicom_web_enabled", "dicomWebEnabled"),
     ("dicom_web_root_url", "dicomWebRootUrl"),
 )
-ITEM_KEYS = frozenset([option for option, _field in FIELDS] + ["label", "state", "availability", "echo"])
-SETTINGS_ROUTES = ("/xapi/dqr/settings", "/xapi/dqr")
+DAYS = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
+WINDOW_OPTIONS = {
+    "dayOfWeek": {"type": "str", "required": True, "choices": DAYS},
+    "availabilityStart": {"type": "str", "required": True},
+    "availabilityEnd": {"type": "str", "required": True},
+    "threads": {"type": "int"},
+    "utilizationPercent": {"type": "int"},
+    "enabled": {"type": "bool"},
+}
+PACS_OPTIONS = {
+    "label": {"type": "str", "required": True},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "ae_title": {"type": "str"},
+    "host": {"type": "str"},
+    "port": {"type": "int"},
+    "queryable": {"type": "bool"},
+    "storable": {"type": "bool"},
+    "default_storage": {"type": "bool"},
+    "default_query_retrieve": {"type": "bool"},
+    "orm_strategy": {"type": "str", "default": "dicomOrmStrategy"},
+    "dicom_object_identifier": {"type": "str"},
+    "supports_extended_negotiations": {"type": "bool"},
+    "retrieve_level": {"type": "str"},
+    "anonymization": {"type": "bool"},
+    "dicom_web_enabled": {"type": "bool"},
+    "dicom_web_root_url": {"type": "str"},
+    "availability": {"type": "list", "elements": "dict", "options": WINDOW_OPTIONS},
+    "echo": {"type": "bool", "default": False},
+}
 WINDOW_KEY = ("dayOfWeek", "availabilityStart", "availabilityEnd")
 
 
-def validate(raw, index):
-    if not isinstance(raw, dict) or not raw.get("label"):
-        raise XnatInputError("pacs[%d]: each PACS entry needs a 'label'" % index)
-    where = "PACS %r" % raw["label"]
-    unknown = sorted(set(raw) - ITEM_KEYS)
-    if unknown:
-        raise XnatInputError(
-            "%s: unknown key(s) %s; allowed: %s" % (where, ", ".join(unknown), ", ".join(sorted(ITEM_KEYS)))
-        )
-    item = dict(raw)
-    item.setdefault("state", "present")
+def validate(item):
+    where = "PACS %r" % item["label"]
     if item["state"] == "present":
-        for key in ("ae_title", "host", "port"):
-            if item.get(key) in (None, ""):
-                raise XnatInputError("%s: %r is required" % (where, key))
+        missing = [key for key in ("ae_title", "host", "port") if item[key] in (None, "")]
+        if missing:
+            raise XnatInputError("%s: %s required for state present" % (where, " and ".join(missing)))
         item["ae_title"] = validate_ae_title(item["ae_title"], "%s ae_title" % where)
         validate_port(item["port"], "%s port" % where)
-        item.setdefault("orm_strategy", "dicomOrmStrategy")
-    for window in item.get("availability") or []:
-        if not isinstance(window, dict) or any(window.get(key) in (None, "") for key in WINDOW_KEY):
-            raise XnatInputError("%s: each availability window needs %s" % (where, ", ".join(WINDOW_KEY)))
+    for window in item["availability"] or []:
+        window_span(window, where)
     return item
 
 
@@ -139,144 +241,157 @@ def body_of(item):
     return body
 
 
-def read_settings(client):
-    for path in SETTINGS_ROUTES:
-        response = client.request("GET", path, expected=(200, 404))
-        if response.status == 200:
-            return path, response.json() or {}
-    raise XnatInputError(
-        "XNAT answered 404 on %s: the dicom-query-retrieve plugin is not installed or still "
-        "loading" % " and ".join(SETTINGS_ROUTES)
-    )
+def window_span(window, where):
+    """(start, end) in minutes of the day; an end of 00:00 is midnight at the end of the day."""
+    try:
+        start, end = [_minutes(window[key]) for key in ("availabilityStart", "availabilityEnd")]
+    except ValueError:
+        raise XnatInputError(
+            "%s: availability %s %s-%s: times must be HH:MM"
+            % (where, window["dayOfWeek"], window["availabilityStart"], window["availabilityEnd"])
+        ) from None
+    end = end or 24 * 60
+    if start >= end:
+        raise XnatInputError(
+            "%s: availability %s starts at %s, not before its end %s"
+            % (where, window["dayOfWeek"], window["availabilityStart"], window["availabilityEnd"])
+        )
+    return start, end
 
 
-class DqrRun:
-    def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        self.changed = False
-        self.before = {}
-        self.after = {}
+def _minutes(text):
+    hours, minutes = str(text).split(":")[:2]
+    value = int(hours) * 60 + int(minutes)
+    if not 0 <= value <= 24 * 60:
+        raise ValueError(text)
+    return value
 
-    def write(self, method, path, **kwargs):
-        self.changed = True
-        if self.module.check_mode:
-            return None
-        return self.client.request(method, path, **kwargs)
 
-    def settings(self, wanted):
-        path, current = read_settings(self.client)
-        unknown = sorted(key for key in wanted if key not in current)
-        if unknown:
-            raise XnatInputError(
-                "the DQR plugin has no setting(s) %s (known: %s). Nothing was changed."
-                % (", ".join(unknown), ", ".join(sorted(current)))
-            )
-        changed = {k: v for k, v in wanted.items() if differs(current.get(k), v)}
-        if changed:
-            self.before["settings"] = {k: current.get(k) for k in changed}
-            self.after["settings"] = changed
-            as_strings = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in changed.items()}
-            self.write("POST", path, json_body=as_strings)
-        return path
+def window_key(window):
+    return tuple(str(window.get(key)) for key in WINDOW_KEY)
 
-    def pacs(self, item, existing):
-        label = item["label"]
-        if item["state"] == "absent":
-            if existing is not None:
-                self.before[label] = existing
-                self.write("DELETE", "/xapi/pacs/%s" % existing["id"], expected=(200, 204))
-                return {"label": label, "id": existing["id"], "action": "deleted"}
-            return {"label": label, "action": "absent"}
-        body = body_of(item)
-        if existing is None:
-            self.after[label] = body
-            response = self.write("POST", "/xapi/pacs", json_body=body)
-            saved = response.json() if response is not None else dict(body, id=None)
-            action = "created"
-        else:
-            changed = {k: v for k, v in body.items() if differs(existing.get(k), v)}
-            saved, action = existing, "unchanged"
-            if changed:
-                self.before[label] = {k: existing.get(k) for k in changed}
-                self.after[label] = changed
-                response = self.write("PUT", "/xapi/pacs/%s" % existing["id"], json_body=changed)
-                saved = response.json() if response is not None else dict(existing, **changed)
-                action = "updated"
-        report = {"label": label, "id": saved.get("id"), "action": action}
-        if item.get("availability"):
-            report["availability_added"] = self.availability(saved.get("id"), label, item["availability"])
-        if item.get("echo") and saved.get("id") is not None:
-            report["echo"] = self.echo(saved["id"], label, item)
-        return report
 
-    def availability(self, pacs_id, label, windows):
-        current = []
-        if pacs_id is not None:
-            current = self.client.get_json("/xapi/pacs/%s/availability" % pacs_id) or []
-            if isinstance(current, dict):
-                current = [w for day in current.values() for w in (day if isinstance(day, list) else [day])]
-        have = {tuple(str(w.get(k)) for k in WINDOW_KEY) for w in current if isinstance(w, dict)}
-        added = []
-        for window in windows:
-            if tuple(str(window.get(k)) for k in WINDOW_KEY) in have:
+def windows_to_add(label, wanted, current):
+    """The wanted windows XNAT lacks; one that overlaps a different existing window is an error."""
+    have = {window_key(window) for window in current}
+    missing = []
+    for window in wanted:
+        if window_key(window) in have:
+            continue
+        start, end = window_span(window, "PACS %r" % label)
+        for existing in current:
+            if existing.get("dayOfWeek") != window["dayOfWeek"]:
                 continue
-            added.append(window)
-            if self.module.check_mode or pacs_id is None:
-                self.changed = True
-                continue
-            response = self.client.request(
-                "POST", "/xapi/pacs/%s/availability" % pacs_id, json_body=window, expected=(200, 201, 400)
-            )
-            if response.status == 400 and "overlap" not in response.text.lower():
-                raise XnatApiError(
-                    "POST",
-                    self.client.url_for("/xapi/pacs/%s/availability" % pacs_id),
-                    400,
-                    response.text[:300],
+            other_start, other_end = window_span(existing, "PACS %r (in XNAT)" % label)
+            if start < other_end and other_start < end:
+                raise XnatInputError(
+                    "PACS %r: availability %s %s-%s overlaps the window %s-%s that XNAT already has, which "
+                    "XNAT would refuse; list the existing window as it is or change it in XNAT first. %s"
+                    % (
+                        label,
+                        window["dayOfWeek"],
+                        window["availabilityStart"],
+                        window["availabilityEnd"],
+                        existing.get("availabilityStart"),
+                        existing.get("availabilityEnd"),
+                        NOTHING_CHANGED,
+                    )
                 )
-            self.changed = self.changed or response.status != 400
-        if added:
-            self.after.setdefault(label, {})["availability_added"] = added
-        return added
-
-    def echo(self, pacs_id, label, item):
-        ping = self.client.get_json("/xapi/pacs/%s/status" % pacs_id) or {}
-        if not ping.get("successful"):
-            raise XnatInputError(
-                "C-ECHO from XNAT to PACS %r (%s@%s:%s) failed: the PACS did not answer. "
-                "Check the PACS's host, port and AE title, that it lists XNAT's calling AE, and "
-                "the firewall between them." % (label, item["ae_title"], item["host"], item["port"])
-            )
-        return ping
+        missing.append({key: value for key, value in window.items() if value is not None})
+    return missing
 
 
-def reconcile(module, client):
-    params = module.params
-    items = [validate(raw, index) for index, raw in enumerate(params["pacs"] or [])]
-    labels = [item["label"] for item in items]
-    duplicates = sorted({label for label in labels if labels.count(label) > 1})
-    if duplicates:
-        raise XnatInputError("PACS labels must be unique; listed twice: %s" % ", ".join(duplicates))
-    run = DqrRun(module, client)
+def reconcile_settings(api, diff, wanted):
+    found = api.get_dqr_settings()
+    if found is None:
+        raise XnatInputError(
+            "XNAT answered 404 on every DQR settings route (%s): the dicom-query-retrieve plugin is not "
+            "installed or still loading" % ", ".join(api.dqr_settings_routes)
+        )
+    route, current = found
+    unknown = sorted(key for key in wanted if key not in current)
+    if unknown:
+        raise XnatInputError(
+            "the DQR plugin has no setting(s) %s (known: %s). %s"
+            % (", ".join(unknown), ", ".join(sorted(current)), NOTHING_CHANGED)
+        )
+    changed = {k: v for k, v in wanted.items() if differs(current.get(k), v)}
+    if changed:
+        diff.record("settings", {k: current.get(k) for k in changed}, changed)
+        api.set_dqr_settings(route, changed)
+    return route
+
+
+def plan_windows(api, item, existing):
+    """The windows to add, read and checked before any write (a new entry has none yet)."""
+    if item["state"] != "present" or not item["availability"]:
+        return []
+    current = [] if existing is None else api.list_pacs_availability(existing["id"])
+    return windows_to_add(item["label"], item["availability"], current)
+
+
+def apply_pacs(api, diff, item, existing, windows):
+    label = item["label"]
+    if item["state"] == "absent":
+        if existing is None:
+            return {"label": label, "action": "absent"}
+        diff.record(label, existing, {})
+        api.delete_pacs(existing["id"])
+        return {"label": label, "id": existing["id"], "action": "deleted"}
+    body = body_of(item)
+    if existing is None:
+        diff.record(label, {}, body)
+        saved, action = api.create_pacs(body) or dict(body, id=None), "created"
+    else:
+        changed = {k: v for k, v in body.items() if differs(existing.get(k), v)}
+        saved, action = existing, "unchanged"
+        if changed:
+            diff.record(label, {k: existing.get(k) for k in changed}, changed)
+            saved, action = api.update_pacs(existing["id"], changed) or dict(existing, **changed), "updated"
+    report = {"label": label, "id": saved.get("id"), "action": action}
+    if item["availability"]:
+        for window in windows:
+            api.add_pacs_availability(saved.get("id"), window)
+        if windows:
+            diff.record_field(label, "availability_added", [], windows)
+        report["availability_added"] = windows
+    if item["echo"] and saved.get("id") is not None:
+        report["echo"] = echo(api, saved["id"], item)
+    return report
+
+
+def echo(api, pacs_id, item):
+    ping = api.echo_pacs(pacs_id)
+    if not ping.get("successful"):
+        raise XnatInputError(
+            "C-ECHO from XNAT to PACS %r (%s@%s:%s) failed: the PACS did not answer. "
+            "Check the PACS's host, port and AE title, that it lists XNAT's calling AE, and "
+            "the firewall between them." % (item["label"], item["ae_title"], item["host"], item["port"])
+        )
+    return ping
+
+
+def reconcile(module, api, diff):
+    items = [validate(dict(item)) for item in module.params["pacs"] or []]
+    unique_or_fail(items, "label", "PACS labels")
+    by_label = {entry.get("label"): entry for entry in api.list_pacs()} if items else {}
+    existing = [by_label.get(item["label"]) for item in items]
+    windows = [plan_windows(api, item, entry) for item, entry in zip(items, existing)]  # noqa: B905
+    # Everything is read and checked; from here on the task writes.
     result = {}
-    if params["settings"]:
-        result["settings_path"] = run.settings(params["settings"])
-    reports = []
-    if items:
-        current = client.get_json("/xapi/pacs", query={"storable": False, "queryable": False}) or []
-        by_label = {entry.get("label"): entry for entry in current}
-        reports = [run.pacs(item, by_label.get(item["label"])) for item in items]
-    result.update(changed=run.changed, pacs=reports)
-    if module._diff:
-        result["diff"] = {"before": run.before, "after": run.after}
+    if module.params["settings"]:
+        result["settings_path"] = reconcile_settings(api, diff, module.params["settings"])
+    result["pacs"] = [
+        apply_pacs(api, diff, item, entry, planned)
+        for item, entry, planned in zip(items, existing, windows)  # noqa: B905 - runs on Python 3.8 targets
+    ]
     return result
 
 
 def main():
     argument_spec = {
         "settings": {"type": "dict"},
-        "pacs": {"type": "list", "elements": "dict"},
+        "pacs": {"type": "list", "elements": "dict", "options": PACS_OPTIONS},
     }
     run_xnat_module(argument_spec, reconcile)
 

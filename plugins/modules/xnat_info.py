@@ -15,7 +15,7 @@ description:
   - Gathers facts for asserts and audits. Never writes.
   - A plugin area that is not installed (404) is returned as V(null) rather than failing.
 version_added: "0.1.0"
-author: xnat-enclave contributors
+author: xnat-enclave contributors (@xnat-enclave)
 options:
   gather:
     description: What to read.
@@ -24,14 +24,23 @@ options:
     choices: [version, plugins, receivers, pacs, subscriptions, commands, docker_server, site_anonymization]
     default: [version, plugins, receivers, pacs, subscriptions, commands]
 extends_documentation_fragment:
-  - xnat
-notes:
-  - Supports check mode (it never changes anything).
+  - xnat_enclave.xnat.xnat
+attributes:
+  check_mode:
+    description: Runs in check mode as in a normal run.
+    support: full
+    details:
+      - This module never writes.
+  diff_mode:
+    description: Has nothing to show in diff mode.
+    support: N/A
+    details:
+      - This module never writes.
 """
 
 EXAMPLES = r"""
 - name: Read XNAT facts
-  xnat_info:
+  xnat_enclave.xnat.xnat_info:
     gather: [version, plugins, receivers]
   register: xnat
 
@@ -70,23 +79,26 @@ xnat:
       type: list
 """
 
-from ansible.module_utils.xnat_api import run_xnat_module
+from ansible_collections.xnat_enclave.xnat.plugins.module_utils.xnat_module import run_xnat_module
 
-SOURCES = {
-    "receivers": ("/xapi/dicomscp", None),
-    "pacs": ("/xapi/pacs", {"storable": False, "queryable": False}),
-    "subscriptions": ("/xapi/events/subscriptions", None),
-    "commands": ("/xapi/commands", None),
-    "docker_server": ("/xapi/docker/server", None),
-}
+CHOICES = [
+    "version",
+    "plugins",
+    "receivers",
+    "pacs",
+    "subscriptions",
+    "commands",
+    "docker_server",
+    "site_anonymization",
+]
 
 
-def gather(client, name):
+def gather(api, name):
     if name == "version":
-        build_info = client.get_json("/xapi/siteConfig/buildInfo") or {}
+        build_info = api.get_build_info()
         return {"version": build_info.get("version"), "build_info": build_info}
     if name == "plugins":
-        plugins = client.get_json("/xapi/plugins") or {}
+        plugins = api.list_plugins()
         return {
             "plugins": {
                 key: {"version": value.get("version"), "name": value.get("name")}
@@ -94,44 +106,23 @@ def gather(client, name):
             }
         }
     if name == "site_anonymization":
-        return {
-            "site_anonymization": {
-                "script": client.get_text("/xapi/anonymize/site"),
-                "enabled": client.get_bool("/xapi/anonymize/site/enabled"),
-            }
-        }
-    path, query = SOURCES[name]
-    response = client.request("GET", path, query=query, expected=(200, 404, 424))
-    if response.status != 200:
-        return {name: None}
-    # An empty list is sometimes sent as an empty body; it is still "installed, and nothing there".
-    body = response.json()
-    return {name: body if body is not None else ({} if name == "docker_server" else [])}
+        return {"site_anonymization": {"script": api.get_anon_script(), "enabled": api.get_anon_enabled()}}
+    return {name: api.list_if_installed(name)}
 
 
-def reconcile(module, client):
+def reconcile(module, api, diff):
     facts = {}
     for name in module.params["gather"]:
-        facts.update(gather(client, name))
-    return {"changed": False, "xnat": facts}
+        facts.update(gather(api, name))
+    return {"xnat": facts}
 
 
 def main():
-    choices = [
-        "version",
-        "plugins",
-        "receivers",
-        "pacs",
-        "subscriptions",
-        "commands",
-        "docker_server",
-        "site_anonymization",
-    ]
     argument_spec = {
         "gather": {
             "type": "list",
             "elements": "str",
-            "choices": choices,
+            "choices": CHOICES,
             "default": ["version", "plugins", "receivers", "pacs", "subscriptions", "commands"],
         },
     }

@@ -20,7 +20,7 @@ description:
     default is C(admin)) and the admin password is then changed to O(xnat_password).
   - Needs an administrator account.
 version_added: "0.1.0"
-author: xnat-enclave contributors
+author: xnat-enclave contributors (@xnat-enclave)
 options:
   settings:
     description:
@@ -40,16 +40,16 @@ options:
       - One failed login is made on the first run, which is below XNAT's lockout threshold.
     type: str
 extends_documentation_fragment:
-  - xnat
+  - xnat_enclave.xnat.xnat
 notes:
-  - Supports check mode and diff mode. A password change is reported but never shown.
+  - A password change is reported but never shown.
 seealso:
-  - module: xnat_info
+  - module: xnat_enclave.xnat.xnat_info
 """
 
 EXAMPLES = r"""
 - name: Initialise XNAT and change the default admin password
-  xnat_site_config:
+  xnat_enclave.xnat.xnat_site_config:
     xnat_url: https://xnat.trust-a.nhs.uk
     xnat_user: admin
     xnat_password: "{{ vault_xnat_admin_password }}"
@@ -62,7 +62,7 @@ EXAMPLES = r"""
       userRegistration: false
 
 - name: Set only the keys that differ, as the service account
-  xnat_site_config:
+  xnat_enclave.xnat.xnat_site_config:
     xnat_url: https://xnat.trust-a.nhs.uk
     xnat_user: svc_xnat
     xnat_password: "{{ vault_xnat_service_password }}"
@@ -71,7 +71,8 @@ EXAMPLES = r"""
       uiAllowNonAdminProjectCreation: false
 
 # Ad hoc, with the connection read from XNAT_URL, XNAT_USER and XNAT_PASS:
-#   ansible localhost -c local -m xnat_site_config -a '{"settings": {"requireLogin": true}}' --check --diff
+#   ansible localhost -c local -m xnat_enclave.xnat.xnat_site_config \
+#     -a '{"settings": {"requireLogin": true}}' --check --diff
 """
 
 RETURN = r"""
@@ -88,34 +89,35 @@ admin_password_changed:
   description: Whether the admin password was (or would be) changed.
   returned: always
   type: bool
-diff:
-  description: The given keys before and after.
-  returned: when diff mode is on
-  type: dict
+actions:
+  description: The writes made (in check mode, that would be made), as C(METHOD /path?query); no bodies.
+  returned: always
+  type: list
+  elements: str
+  sample: ["POST /xapi/siteConfig", "PUT /xapi/users/admin"]
 """
 
-from ansible.module_utils.xnat_api import (
-    XnatApiError,
+from ansible_collections.xnat_enclave.xnat.plugins.module_utils.xnat_client import XnatApiError
+from ansible_collections.xnat_enclave.xnat.plugins.module_utils.xnat_module import (
+    NOTHING_CHANGED,
     XnatInputError,
     differs,
     run_xnat_module,
 )
 
-SITE_CONFIG = "/xapi/siteConfig"
 
-
-def login_for_setup(module, client):
+def login_for_setup(module, api):
     """Read siteConfig, falling back to the bootstrap password for admin.
     Returns (current settings, whether the admin password must change)."""
     try:
-        return client.get_json(SITE_CONFIG), False
+        return api.get_site_config(), False
     except XnatApiError as error:
         bootstrap = module.params["bootstrap_password"]
         if error.status != 401 or not bootstrap or module.params["xnat_user"] != "admin":
             raise
-    client.switch_login("admin", module.params["bootstrap_password"])
+    api.switch_login("admin", module.params["bootstrap_password"])
     try:
-        return client.get_json(SITE_CONFIG), True
+        return api.get_site_config(), True
     except XnatApiError as error:
         if error.status == 401:
             raise XnatInputError(
@@ -125,46 +127,42 @@ def login_for_setup(module, client):
         raise
 
 
-def reconcile(module, client):
+def is_true(value):
+    return str(value).lower() == "true"
+
+
+def reconcile(module, api, diff):
     settings = module.params["settings"] or {}
-    current, password_needs_change = login_for_setup(module, client)
+    current, password_needs_change = login_for_setup(module, api)
     if not isinstance(current, dict) or (settings and not current):
         raise XnatInputError(
-            "GET %s returned no preferences: %s must be an XNAT administrator"
-            % (SITE_CONFIG, module.params["xnat_user"])
+            "XNAT returned no siteConfig preferences: %s must be an XNAT administrator"
+            % module.params["xnat_user"]
         )
     unknown = sorted(key for key in settings if key not in current)
     if unknown:
         raise XnatInputError(
             "XNAT does not know the siteConfig key(s) %s (check the spelling; keys are "
-            "case-sensitive, e.g. siteUrl). Nothing was changed." % ", ".join(unknown)
+            "case-sensitive, e.g. siteUrl). %s" % (", ".join(unknown), NOTHING_CHANGED)
         )
     changed = {key: value for key, value in settings.items() if differs(current.get(key), value)}
-    was_initialized = bool(current.get("initialized")) and str(current.get("initialized")).lower() == "true"
+    was_initialized = is_true(current.get("initialized"))
     if module.params["initialize"] and not was_initialized:
         changed["initialized"] = True
-    if changed and not module.check_mode:
-        client.request("POST", SITE_CONFIG, json_body=changed)
-    if password_needs_change and not module.check_mode:
-        client.request(
-            "PUT",
-            "/xapi/users/admin",
-            json_body={"password": module.params["xnat_password"]},
-            expected=(200, 304),
-        )
-    result = {
-        "changed": bool(changed) or password_needs_change,
+    if changed:
+        api.set_site_config(changed)
+    if password_needs_change:
+        api.update_user("admin", {"password": module.params["xnat_password"]})
+    keys = sorted(set(settings) | set(changed))
+    before = {key: current.get(key) for key in keys}
+    after = dict(before)
+    after.update(changed)
+    diff.record_single(before, after)
+    return {
         "changed_settings": changed,
         "initialized": was_initialized or "initialized" in changed,
         "admin_password_changed": password_needs_change,
     }
-    if module._diff:
-        keys = sorted(set(settings) | set(changed))
-        before = {key: current.get(key) for key in keys}
-        after = dict(before)
-        after.update(changed)
-        result["diff"] = {"before": before, "after": after}
-    return result
 
 
 def main():

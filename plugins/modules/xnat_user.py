@@ -18,7 +18,7 @@ description:
     (XNAT never returns passwords, so that setting always reports a change).
   - XNAT has no account deletion; C(state=absent) disables the account instead.
 version_added: "0.1.0"
-author: xnat-enclave contributors
+author: xnat-enclave contributors (@xnat-enclave)
 options:
   users:
     description:
@@ -28,7 +28,7 @@ options:
       - C(roles) is the complete list of site roles (for example C(Administrator), C(Dqr),
         C(ContainerManager), C(DataManager), C(non_expiring)); roles not listed are removed.
       - C(groups) lists site groups the user must be in (for example C(ALL_DATA_ADMIN)); other groups,
-        including project groups managed by M(xnat_project), are left alone.
+        including project groups managed by M(xnat_enclave.xnat.xnat_project), are left alone.
     type: list
     elements: dict
     required: true
@@ -75,15 +75,15 @@ options:
     choices: [always, on_create]
     default: on_create
 extends_documentation_fragment:
-  - xnat
+  - xnat_enclave.xnat.xnat
 notes:
-  - Supports check mode and diff mode. Passwords never appear in the diff or the result.
+  - Passwords never appear in the diff or the result.
   - Needs an administrator account.
 """
 
 EXAMPLES = r"""
 - name: Service account used by the configure layer, and no guest access
-  xnat_user:
+  xnat_enclave.xnat.xnat_user:
     xnat_user: admin
     xnat_password: "{{ vault_xnat_admin_password }}"
     users:
@@ -106,163 +106,141 @@ users:
   elements: dict
   sample:
     - {"username": "svc_config", "created": true, "updated": [], "roles_added": ["Dqr"], "roles_removed": []}
+actions:
+  description: The writes made (in check mode, that would be made), as C(METHOD /path?query); no bodies.
+  returned: always
+  type: list
+  elements: str
+  sample: ["POST /xapi/users", "PUT /xapi/users/svc_config/roles/Dqr"]
 """
 
-from ansible.module_utils.xnat_api import XnatInputError, differs, quote_segment, run_xnat_module
+from ansible_collections.xnat_enclave.xnat.plugins.module_utils.xnat_module import (
+    XnatInputError,
+    differs,
+    run_xnat_module,
+)
 
 PROFILE_FIELDS = (("first_name", "firstName"), ("last_name", "lastName"), ("email", "email"))
 FLAGS = ("enabled", "verified")
-ITEM_KEYS = frozenset(
-    [
-        "username",
-        "password",
-        "first_name",
-        "last_name",
-        "email",
-        "enabled",
-        "verified",
-        "roles",
-        "groups",
-        "state",
-    ]
-)
 
 
-def validate(raw, index):
-    raw = {key: value for key, value in (raw or {}).items() if value is not None}
-    if not raw.get("username"):
-        raise XnatInputError("users[%d]: each user needs a 'username'" % index)
-    unknown = sorted(set(raw) - ITEM_KEYS)
-    if unknown:
-        raise XnatInputError(
-            "user %s: unknown key(s) %s; allowed: %s"
-            % (raw["username"], ", ".join(unknown), ", ".join(sorted(ITEM_KEYS)))
-        )
-    item = dict(raw)
-    item.setdefault("state", "present")
+def desired(raw):
+    item = {key: value for key, value in raw.items() if value is not None}
     if item["state"] == "absent":
         item["enabled"] = False
-    elif item["state"] != "present":
-        raise XnatInputError("user %s: state must be present or absent" % item["username"])
     return item
 
 
-def user_path(username, suffix=""):
-    return "/xapi/users/%s%s" % (quote_segment(username), suffix)
+def new_report(username):
+    return {
+        "username": username,
+        "created": False,
+        "updated": [],
+        "roles_added": [],
+        "roles_removed": [],
+        "groups_added": [],
+    }
 
 
-class UserRun:
-    def __init__(self, module, client):
-        self.module = module
-        self.client = client
+def create(api, item, report):
+    if item["state"] == "absent":
+        return {"roles": [], "groups": []}
+    if not item.get("password"):
+        raise XnatInputError(
+            "user %s does not exist and has no 'password' to create it with" % item["username"]
+        )
+    body = {
+        "username": item["username"],
+        "password": item["password"],
+        "enabled": item.get("enabled", True),
+        "verified": item.get("verified", True),
+    }
+    for option, field in PROFILE_FIELDS:
+        body[field] = item.get(option) or ""
+    api.create_user(body)
+    report["created"] = True
+    return {"roles": [], "groups": []}
 
-    def write(self, method, path, json_body=None, expected=(200,)):
-        if not self.module.check_mode:
-            self.client.request(method, path, json_body=json_body, expected=expected)
 
-    def create(self, item, report):
-        if item["state"] == "absent":
-            return
-        if not item.get("password"):
-            raise XnatInputError(
-                "user %s does not exist and has no 'password' to create it with" % item["username"]
-            )
-        body = {
-            "username": item["username"],
-            "password": item["password"],
-            "enabled": item.get("enabled", True),
-            "verified": item.get("verified", True),
-        }
-        for option, field in PROFILE_FIELDS:
-            body[field] = item.get(option) or ""
-        self.write("POST", "/xapi/users", body, expected=(200, 201))
-        report["created"] = True
-        self.sync_roles_groups(item, {"roles": [], "groups": []}, report)
+def update(api, item, profile, report, update_password):
+    username = item["username"]
+    changes = {
+        field: item[option]
+        for option, field in PROFILE_FIELDS
+        if item.get(option) is not None and differs(profile.get(field), item[option])
+    }
+    if item.get("password") and update_password == "always":  # noqa: S105
+        changes["password"] = item["password"]
+    if changes:
+        api.update_user(username, changes)
+        report["updated"].extend(sorted(changes))
+    for flag in FLAGS:
+        if item.get(flag) is not None and differs(profile.get(flag), item[flag]):
+            api.set_user_flag(username, flag, item[flag])
+            report["updated"].append(flag)
+    current = {"roles": [], "groups": []}
+    if item.get("roles") is not None:
+        current["roles"] = api.get_user_roles(username)
+    if item.get("groups") is not None:
+        current["groups"] = api.get_user_groups(username)
+    return current
 
-    def update(self, item, profile, report):
-        username = item["username"]
-        changes = {
-            field: item[option]
-            for option, field in PROFILE_FIELDS
-            if item.get(option) is not None and differs(profile.get(field), item[option])
-        }
-        if item.get("password") and self.module.params["update_password"] == "always":  # noqa: S105
-            changes["password"] = item["password"]
-        if changes:
-            self.write("PUT", user_path(username), changes, expected=(200, 304))
-            report["updated"].extend(sorted(changes))
-        for flag in FLAGS:
-            if item.get(flag) is not None and differs(profile.get(flag), item[flag]):
-                self.write("PUT", user_path(username, "/%s/%s" % (flag, str(bool(item[flag])).lower())))
-                report["updated"].append(flag)
-        current = {"roles": [], "groups": []}
-        if item.get("roles") is not None:
-            current["roles"] = self.client.get_json(user_path(username, "/roles")) or []
-        if item.get("groups") is not None:
-            current["groups"] = self.client.get_json(user_path(username, "/groups")) or []
-        report["before"] = dict(current)
-        self.sync_roles_groups(item, current, report)
 
-    def sync_roles_groups(self, item, current, report):
-        username = item["username"]
-        if item.get("roles") is not None:
-            wanted, have = set(item["roles"]), set(current["roles"])
-            for role in sorted(wanted - have):
-                self.write("PUT", user_path(username, "/roles/%s" % quote_segment(role)))
-                report["roles_added"].append(role)
-            for role in sorted(have - wanted):
-                self.write("DELETE", user_path(username, "/roles/%s" % quote_segment(role)))
-                report["roles_removed"].append(role)
-        for group in sorted(set(item.get("groups") or []) - set(current["groups"])):
-            self.write("PUT", user_path(username, "/groups/%s" % quote_segment(group)), expected=(200, 202))
-            report["groups_added"].append(group)
+def sync_roles_groups(api, item, current, report):
+    username = item["username"]
+    if item.get("roles") is not None:
+        wanted, have = set(item["roles"]), set(current["roles"])
+        for role in sorted(wanted - have):
+            api.add_user_role(username, role)
+            report["roles_added"].append(role)
+        for role in sorted(have - wanted):
+            api.remove_user_role(username, role)
+            report["roles_removed"].append(role)
+    for group in sorted(set(item.get("groups") or []) - set(current["groups"])):
+        api.add_user_group(username, group)
+        report["groups_added"].append(group)
 
 
 def changed_report(report):
     return any(report[key] for key in ("created", "updated", "roles_added", "roles_removed", "groups_added"))
 
 
-def public_view(item):
-    return {k: v for k, v in item.items() if k != "password"}
+def diff_view(item, profile, current, report):
+    """Before/after of one account; the password is shown as a marker, never as itself."""
+    old = {}
+    if profile is not None:
+        old = {option: profile.get(field) for option, field in PROFILE_FIELDS}
+        old.update((flag, profile.get(flag)) for flag in FLAGS)
+        if item.get("roles") is not None:
+            old["roles"] = current["roles"]
+        if item.get("groups") is not None:
+            old["groups"] = current["groups"]
+    new = dict(old)
+    new.update((k, v) for k, v in item.items() if k not in ("state", "password"))
+    if item.get("groups") is not None:
+        new["groups"] = sorted(set(old.get("groups", [])) | set(item["groups"]))
+    if "password" in report["updated"]:
+        new["password"] = "(changed)"  # noqa: S105 - a marker, never the password
+    return old, new
 
 
-def reconcile(module, client):
-    items = [validate(raw, index) for index, raw in enumerate(module.params["users"])]
-    profiles = {profile.get("username"): profile for profile in client.get_json("/xapi/users/profiles") or []}
-    run = UserRun(module, client)
-    reports, before, after = [], {}, {}
+def reconcile(module, api, diff):
+    items = [desired(raw) for raw in module.params["users"]]
+    profiles = {profile.get("username"): profile for profile in api.list_user_profiles()}
+    reports = []
     for item in items:
-        report = {
-            "username": item["username"],
-            "created": False,
-            "updated": [],
-            "roles_added": [],
-            "roles_removed": [],
-            "groups_added": [],
-        }
+        report = new_report(item["username"])
         profile = profiles.get(item["username"])
         if profile is None:
-            run.create(item, report)
+            current = create(api, item, report)
         else:
-            run.update(item, profile, report)
-        snapshot = report.pop("before", {})
+            current = update(api, item, profile, report, module.params["update_password"])
+        if item["state"] == "present" or profile is not None:
+            sync_roles_groups(api, item, current, report)
         reports.append(report)
         if changed_report(report):
-            old = {} if profile is None else {option: profile.get(field) for option, field in PROFILE_FIELDS}
-            if profile is not None:
-                old.update((flag, profile.get(flag)) for flag in FLAGS)
-                old.update(snapshot)
-            new = dict(old)
-            new.update((k, v) for k, v in public_view(item).items() if k != "state")
-            if item.get("groups") is not None:
-                new["groups"] = sorted(set(old.get("groups", [])) | set(item["groups"]))
-            if "password" in report["updated"]:
-                new["password"] = "(changed)"  # noqa: S105 - a marker, never the password
-            before[item["username"]], after[item["username"]] = old, new
-    result = {"changed": any(changed_report(r) for r in reports), "users": reports}
-    if module._diff:
-        result["diff"] = {"before": before, "after": after}
-    return result
+            diff.record(item["username"], *diff_view(item, profile, current, report))
+    return {"users": reports}
 
 
 def main():

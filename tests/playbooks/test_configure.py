@@ -24,6 +24,7 @@ ACCESS_LIST = {
         "CARDIO01": {
             "name": "Cardiac MRI outcomes",
             "description": "Cardiac study",
+            "approval": "IRAS 100001",
             "end_date": "2099-12-31",
             "owners": [{"user": "bob", "expires": "2099-12-31"}],
             "members": [
@@ -34,6 +35,7 @@ ACCESS_LIST = {
         },
         "NEURO02": {
             "name": "Stroke CT triage",
+            "approval": "IRAS 100002",
             "end_date": "2099-12-31",
             "owners": [{"user": "dave", "expires": "2099-12-31"}],
             "members": [],
@@ -216,3 +218,57 @@ def test_check_mode_on_a_configured_xnat_previews_a_change_without_writing(xnat_
     changed = [name for name, result in task_results(preview).items() if result.get("changed")]
     assert changed == ["Event service and the per-project DICOM-to-NIfTI subscriptions"]
     assert xnat_double.writes() == []
+
+
+GOOD_ACCESS_TEXT = """\
+trust: trust-test
+admins: [svc_xnat]
+dormant_after_days: 90
+projects:
+  CARDIO01:
+    name: Cardiac MRI outcomes
+    approval: IRAS 100001
+    end_date: 2099-12-31
+    owners: [{user: bob, expires: 2099-12-31}]
+    members:
+      - {user: carol, expires: 2099-12-31}
+"""
+BROKEN_ACCESS_LISTS = {
+    "misspelt members key": (
+        GOOD_ACCESS_TEXT.replace("    members:", "    memebers:"),
+        ":10:5: projects.CARDIO01: unknown key 'memebers'",
+    ),
+    "misspelt end date key": (
+        GOOD_ACCESS_TEXT.replace("end_date:", "end-date:"),
+        ":8:5: projects.CARDIO01: unknown key 'end-date'",
+    ),
+    "duplicate project key": (
+        GOOD_ACCESS_TEXT + "  CARDIO01:\n    approval: IRAS 2\n    end_date: 2099-12-31\n    owners: []\n",
+        ":12:3: projects.CARDIO01: duplicate key 'CARDIO01' (first defined on line 5)",
+    ),
+    "project id XNAT refuses": (
+        GOOD_ACCESS_TEXT.replace("  CARDIO01:", "  CARDIO 01/x:"),
+        ":5:3: projects: 'CARDIO 01/x' does not match",
+    ),
+    "impossible date": (
+        GOOD_ACCESS_TEXT.replace("{user: carol, expires: 2099-12-31}", "{user: carol, expires: 2030-13-45}"),
+        ":11:32: projects.CARDIO01.members[0].expires: '2030-13-45' is not a real calendar date",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_ACCESS_LISTS))
+@pytest.mark.parametrize("mode", ["run", "check"])
+def test_a_broken_access_list_fails_before_any_write_naming_file_line_and_column(
+    xnat_double, trust, tmp_path, case, mode
+):
+    text, expected = BROKEN_ACCESS_LISTS[case]
+    access_list = tmp_path / "access.yml"
+    access_list.write_text(text)
+    xnat_double.clear_requests()
+    result = run_configure(trust, tmp_path, *(["--check", "--diff"] if mode == "check" else []))
+    assert result["rc"] != 0
+    output = " ".join(result["raw"].split())
+    assert f"{access_list}{expected}" in output, output[-2000:]
+    assert xnat_double.writes() == []
+    assert xnat_double.requests() == [], "the plan fails before the first request to XNAT"

@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 from ansible.errors import AnsibleFilterError
 
-PLUGIN = (
-    Path(__file__).resolve().parents[2] / "roles" / "xnat_config" / "filter_plugins" / "xnat_config_plan.py"
-)
+PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "filter" / "xnat_config.py"
 _spec = importlib.util.spec_from_file_location("xnat_config_plan", PLUGIN)
 plan = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(plan)

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible_collections.xnat_enclave.xnat.plugins.module_utils.xnat_client import xnat_argument_spec
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = sorted(path.stem for path in (ROOT / "plugins/modules").glob("xnat_*.py"))
+MODULES = sorted(f"xnat_enclave.xnat.{path.stem}" for path in (ROOT / "plugins/modules").glob("xnat_*.py"))
+RUNTIME = yaml.safe_load((ROOT / "meta/runtime.yml").read_text())
 CONNECTION_OPTIONS = {"xnat_url", "xnat_user", "xnat_password", "validate_certs", "ca_path", "timeout"}
 
 
@@ -40,13 +42,6 @@ def test_module_renders_with_examples_and_return(docs, module):
 
 
 def test_documented_connection_options_match_the_argument_spec(docs):
-    import sys  # noqa: PLC0415
-
-    sys.path.insert(0, str(ROOT / "plugins/module_utils"))
-    try:
-        from xnat_api import xnat_argument_spec  # noqa: PLC0415
-    finally:
-        sys.path.pop(0)
     spec = xnat_argument_spec()
     assert set(spec) >= CONNECTION_OPTIONS
     assert spec["xnat_password"]["no_log"] is True
@@ -57,11 +52,24 @@ def test_documented_connection_options_match_the_argument_spec(docs):
 
 
 @pytest.mark.parametrize("module", MODULES)
-def test_module_declares_check_mode_and_diff(docs, module):
-    notes = " ".join(docs[module]["doc"].get("notes", []))
-    attributes = docs[module]["doc"].get("attributes", {})
-    declared = "check mode" in notes.lower() or attributes.get("check_mode", {}).get("support") in {
-        "full",
-        "partial",
-    }
-    assert declared, f"{module} must say how it supports check mode"
+def test_module_declares_check_mode_diff_and_its_action_group(docs, module):
+    attributes = docs[module]["doc"]["attributes"]
+    assert attributes["check_mode"]["support"] == "full"
+    assert attributes["diff_mode"]["support"] in {"full", "N/A"}
+    assert attributes["action_group"]["membership"] == ["xnat_enclave.xnat.xnat"]
+    assert not any("check mode" in note.lower() for note in docs[module]["doc"].get("notes", [])), (
+        "check and diff support is declared under attributes, not in notes"
+    )
+
+
+def test_every_module_is_in_the_action_group():
+    short_names = sorted(module.rsplit(".", 1)[1] for module in MODULES)
+    assert sorted(RUNTIME["action_groups"]["xnat"]) == short_names
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_list_options_have_real_suboptions(docs, module):
+    options = docs[module]["doc"]["options"]
+    for name, option in options.items():
+        if option.get("type") == "list" and option.get("elements") == "dict":
+            assert option.get("suboptions"), f"{module}: {name} lists dicts without documented suboptions"

@@ -23,7 +23,7 @@ def command_json(**overrides):
 
 
 def container_task(**args):
-    return {"name": "containers", "xnat_container_service": args}
+    return {"name": "containers", "xnat_enclave.xnat.xnat_container_service": args}
 
 
 def wrapper(projects=None, enabled=True):
@@ -79,7 +79,12 @@ def test_check_mode_sends_no_write(initialised, run_tasks):
         check=True,
     ).result()
     assert result["changed"] is True, result
-    assert "register command dcm2niix 1.5" in result["actions"]
+    # XNAT already has the "Local socket" Docker server, so only the command and its wrapper are previewed.
+    assert result["actions"] == [
+        "POST /xapi/commands",
+        "PUT /xapi/commands/(new)/wrappers/dcm2niix-scan/enabled",
+        "PUT /xapi/projects/CARDIO01/commands/(new)/wrappers/dcm2niix-scan/enabled",
+    ]
     assert initialised.writes() == []
 
 

@@ -36,7 +36,7 @@ def free_port():
 
 
 def dqr_task(**args):
-    return {"name": "dqr", "xnat_dqr": args}
+    return {"name": "dqr", "xnat_enclave.xnat.xnat_dqr": args}
 
 
 def pacs(port, **overrides):

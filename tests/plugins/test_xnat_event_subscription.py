@@ -17,7 +17,7 @@ def setup_tasks(project_flags):
     return [
         {
             "name": "command",
-            "xnat_container_service": {
+            "xnat_enclave.xnat.xnat_container_service": {
                 "commands": [{"json": COMMAND_FILE.read_text()}],
                 "wrappers": [
                     {
@@ -51,7 +51,11 @@ def subscription_task(items, **args):
     """A fresh XNAT's event service may be off; every task here makes sure it is on."""
     return {
         "name": "subscriptions",
-        "xnat_event_subscription": {"subscriptions": items, "prefs": {"enabled": True}, **args},
+        "xnat_enclave.xnat.xnat_event_subscription": {
+            "subscriptions": items,
+            "prefs": {"enabled": True},
+            **args,
+        },
     }
 
 

@@ -13,7 +13,16 @@ def free_port():
 
 def test_info_reads_version_plugins_and_objects_without_writing(initialised, run_tasks):
     initialised.seed({"build_info": {"version": "1.9.2"}})
-    run_tasks([{"name": "receiver", "xnat_dicom_receiver": {"ae_title": "XNAT_INFO", "port": 8106}}])
+    run_tasks(
+        [
+            {
+                "name": "receiver",
+                "xnat_enclave.xnat.xnat_dicom_receiver": {
+                    "receivers": [{"ae_title": "XNAT_INFO", "port": 8106}]
+                },
+            }
+        ]
+    )
     initialised.clear_requests()
     everything = [
         "version",
@@ -24,7 +33,9 @@ def test_info_reads_version_plugins_and_objects_without_writing(initialised, run
         "commands",
         "site_anonymization",
     ]
-    result = run_tasks([{"name": "info", "xnat_info": {"gather": everything}}], check=True).result()
+    result = run_tasks(
+        [{"name": "info", "xnat_enclave.xnat.xnat_info": {"gather": everything}}], check=True
+    ).result()
     assert result["changed"] is False
     facts = result["xnat"]
     assert facts["version"] == "1.9.2"
@@ -38,7 +49,7 @@ def test_info_reads_version_plugins_and_objects_without_writing(initialised, run
 def test_unreachable_xnat_fails_after_retry_budget_naming_url(xnat_double, run_tasks):
     url = f"http://127.0.0.1:{free_port()}"
     run = run_tasks(
-        [{"name": "info", "xnat_info": {"gather": ["version"]}}],
+        [{"name": "info", "xnat_enclave.xnat.xnat_info": {"gather": ["version"]}}],
         env={"XNAT_URL": url, "XNAT_RETRY_TIMEOUT": "2"},
         password="Never-Shown-9",
     )

@@ -9,7 +9,7 @@ USERS = [
 
 
 def project_task(projects, **args):
-    return {"name": "projects", "xnat_project": {"projects": projects, **args}}
+    return {"name": "projects", "xnat_enclave.xnat.xnat_project": {"projects": projects, **args}}
 
 
 def cardio(**overrides):
@@ -24,7 +24,9 @@ def cardio(**overrides):
         "collaborators": [],
     }
     project.update(overrides)
-    return project
+    # A key set to None is left out: that is how an item says "not managed" (Ansible refuses a null
+    # value for an option with choices).
+    return {key: value for key, value in project.items() if value is not None}
 
 
 def members_of(state, project_id):

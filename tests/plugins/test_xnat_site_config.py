@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def site_task(**args):
-    return {"name": "site config", "xnat_site_config": args, "register": "out"}
+    return {"name": "site config", "xnat_enclave.xnat.xnat_site_config": args, "register": "out"}
 
 
 def test_fresh_site_is_initialised_and_admin_password_changed(xnat_double, run_tasks):

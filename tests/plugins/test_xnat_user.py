@@ -14,7 +14,7 @@ SERVICE = {
 
 
 def user_task(users, **args):
-    return {"name": "users", "xnat_user": {"users": users, **args}}
+    return {"name": "users", "xnat_enclave.xnat.xnat_user": {"users": users, **args}}
 
 
 def test_create_then_no_op_then_update(initialised, run_tasks):

@@ -6,6 +6,7 @@ a minimal WAR, and a small file named like the Tomcat archive - the checksum che
 before the archive is ever opened. Real XNAT and Apache downloads are impossible in CI.
 """
 
+import functools
 import hashlib
 import http.server
 import os
@@ -127,7 +128,7 @@ def test_tampered_download_is_rejected(tmp_path, war):
     pinned = file_digest(path, "sha256")
     with path.open("ab") as handle:
         handle.write(b"tampered")
-    handler = lambda *args: _QuietHandler(*args, directory=str(path.parent))  # noqa: E731
+    handler = functools.partial(_QuietHandler, directory=str(path.parent))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

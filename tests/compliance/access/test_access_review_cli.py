@@ -85,7 +85,7 @@ def test_review_only_reads_and_counts_its_calls(xnat_double, audit_env, access_l
         "GET /data/projects/{project}/users/true": 6,
         "GET /xapi/users/profiles": 1,
         "GET /xapi/users/rolemap": 1,
-        "GET /xapi/users/{user}/groups": 17,
+        "GET /xapi/users/{username}/groups": 17,
     }
     assert calls["total"] == 32
     logged = xnat_double.requests()

@@ -14,16 +14,8 @@ from werkzeug.wrappers import Response
 from compliance.access.accesslist import parse_access_list
 from compliance.access.reports import render_csv
 from compliance.access.review import review
-from compliance.access.xnat_reader import (
-    Credentials,
-    CredentialsError,
-    XnatProject,
-    XnatSnapshot,
-    XnatUser,
-    find_credentials,
-    parse_login_time,
-    read_xnat,
-)
+from compliance.access.xnat_reader import XnatProject, XnatSnapshot, XnatUser, parse_login_time, read_xnat
+from compliance.xnat.session import Credentials, CredentialsError, find_credentials
 
 ACCESS = parse_access_list(ACCESS_LIST, "trust_test.yml")
 
@@ -128,7 +120,7 @@ def test_roles_are_read_per_user_when_xnat_has_no_rolemap(xnat_double, xnat_with
     xnat_double.seed(SEED)
     state = read_xnat(xnat_without_rolemap, Credentials("svc_audit", "svc_audit-pw", "test"))
     assert state.rest_calls["GET /xapi/users/rolemap"] == 1
-    assert state.rest_calls["GET /xapi/users/{user}/roles"] == len(state.users)
+    assert state.rest_calls["GET /xapi/users/{username}/roles"] == len(state.users)
     assert state.users["mallory"].roles == {"Administrator"}
     assert state.users["ursula"].roles == {"non_expiring"}
     assert ("admin-role-not-approved", "", "mallory") in codes(

@@ -8,9 +8,14 @@ import pytest
 
 from compliance.deid.measure import measure_script, observe
 from compliance.deid.synthetic import ACCESSION, DEFAULT_MODALITIES, PHI_MARKER, build_study
+from compliance.dicomedit import load_script, load_script_text
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "anon"
 HEADER = 'version "6.3"\n'
+
+
+def measure(text, options=(), variables=None):
+    return measure_script(load_script_text(text, "<script>"), options, variables)
 
 
 def attribute(report, tag):
@@ -23,12 +28,12 @@ def check(report, name):
 
 @pytest.fixture(scope="module")
 def basic_report():
-    return measure_script((EXAMPLES / "basic-profile.das").read_text(), source="basic-profile.das")
+    return measure_script(load_script(EXAMPLES / "basic-profile.das"))
 
 
 @pytest.fixture(scope="module")
 def weak_report():
-    return measure_script((EXAMPLES / "weak-legacy.das").read_text(), source="weak-legacy.das")
+    return measure_script(load_script(EXAMPLES / "weak-legacy.das"))
 
 
 def test_synthetic_study_fills_every_encodable_attribute():
@@ -67,7 +72,7 @@ def test_session_copied_into_study_description_is_caught(weak_report):
 
 
 def test_session_variable_can_be_overridden():
-    report = measure_script(HEADER + "(0008,1030) := session\n", variables={"session": "XNAT_E00001"})
+    report = measure(HEADER + "(0008,1030) := session\n", variables={"session": "XNAT_E00001"})
     assert attribute(report, "(0008,1030)").effective == "D"
     assert "copied into (0008,1030)" not in check(report, "text removed")["detail"]
 
@@ -82,41 +87,41 @@ def test_consistent_date_shift_is_clean_and_passes_with_the_option():
         f'{tag} := shiftDateByIncrement[{tag}, "-10"]\n'
         for tag in ("(0008,0020)", "(0008,0021)", "(0008,0023)")
     )
-    basic = measure_script(script)
+    basic = measure(script)
     assert attribute(basic, "(0008,0020)").effective == "C"
     assert attribute(basic, "(0008,0020)").verdict == "fail"
     assert check(basic, "date shifted")["result"] == "pass"
     assert "-10 days" in check(basic, "date shifted")["detail"]
-    retained = measure_script(script, options=["retain-long-modified-dates"])
+    retained = measure(script, options=["retain-long-modified-dates"])
     assert attribute(retained, "(0008,0020)").verdict == "pass"
 
 
 def test_dummy_date_is_a_replacement_not_a_shift():
-    report = measure_script(HEADER + '(0008,0020) := "19000101"\n(0008,0021) := "19000101"\n')
+    report = measure(HEADER + '(0008,0020) := "19000101"\n(0008,0021) := "19000101"\n')
     assert attribute(report, "(0008,0020)").effective == "D"
     assert check(report, "date shifted")["result"] == "n/a"
 
 
 def test_conditional_on_modality_is_partial():
-    report = measure_script(HEADER + '(0008,0060) = "CT" ? -(0008,0080)\n')
+    report = measure(HEADER + '(0008,0060) = "CT" ? -(0008,0080)\n')
     assert attribute(report, "(0008,0080)").effective == "partial"
 
 
 def test_hashing_the_transfer_syntax_breaks_the_file_meta_check():
-    report = measure_script(HEADER + "(0002,0010) := hashUID[(0002,0010)]\n")
+    report = measure(HEADER + "(0002,0010) := hashUID[(0002,0010)]\n")
     assert check(report, "file meta intact")["result"] == "fail"
     assert any(f.code == "file-meta-modified" and f.severity == "error" for f in report.findings)
-    assert check(measure_script(HEADER + "-(0010,1000)\n"), "file meta intact")["result"] == "pass"
+    assert check(measure(HEADER + "-(0010,1000)\n"), "file meta intact")["result"] == "pass"
 
 
 def test_engine_warnings_are_collected_not_printed(capsys):
-    report = measure_script(HEADER + "(0010,1000) := lowercase[(0010,9999)]\n")
+    report = measure(HEADER + "(0010,1000) := lowercase[(0010,9999)]\n")
     assert capsys.readouterr().err == ""
     assert any(f.code == "engine-warning" for f in report.findings)
 
 
 def test_runtime_error_is_a_finding_with_its_line():
-    report = measure_script((EXAMPLES / "broken.das").read_text())
+    report = measure_script(load_script(EXAMPLES / "broken.das"))
     finding = next(f for f in report.findings if f.code == "runtime-error")
     assert finding.line == 9
     assert report.exit_code == 1

@@ -303,7 +303,7 @@ def test_bad_token_names_place_offending_text_and_expected_words() -> None:
     error = syntax_error('version "6.3"\n(0010,0010) := )\n')
     assert (error.source, error.line, error.column, error.text) == ("site.das", 2, 16, ")")
     assert "tag" in error.expected and "string" in error.expected and "name" in error.expected
-    assert str(error).startswith("site.das:2:16: unexpected ')' ; expected one of: tag, string, name")
+    assert str(error).startswith("site.das:2:16: unexpected ')'; expected one of: tag, string, name")
     assert not isinstance(error, DicomEditVersionError)
 
 

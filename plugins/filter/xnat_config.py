@@ -1,4 +1,4 @@
-"""Filters of the xnat_config role: turn a trust's configure-layer variables into module inputs.
+"""Filters of the configure layer (role xnat_config): turn a trust's variables into module inputs.
 
 Each per-project setting (anonymisation script, DICOM-to-NIfTI switch, prearchive code) lives next to the
 project in ``xnat_config_projects`` or in ``xnat_config_project_settings`` (keyed by project id, which

@@ -1,19 +1,15 @@
-"""The shared XNAT REST client (plugins/module_utils/xnat_api.py), in process."""
+"""The module_utils transport and input checks (xnat_client, xnat_module), in process."""
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-
-MODULE_PATH = Path(__file__).resolve().parents[2] / "plugins" / "module_utils" / "xnat_api.py"
-_spec = importlib.util.spec_from_file_location("xnat_api_under_test", MODULE_PATH)
-xnat_api = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(xnat_api)
+from ansible_collections.xnat_enclave.xnat.plugins.module_utils import xnat_client, xnat_module
+from ansible_collections.xnat_enclave.xnat.plugins.module_utils.xnat_resources import XnatAPI
 
 
 class FakeClock:
@@ -37,21 +33,15 @@ def free_port():
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def flaky_server():
-    """Answers 503 (with a message) a given number of times, then 200 'ok'."""
-    served = {"failures_left": 0, "calls": 0}
+@contextlib.contextmanager
+def serving(answer):
+    """An HTTP server on 127.0.0.1 whose GETs get ``answer() -> (status, content type, body)``."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
-            served["calls"] += 1
-            if served["failures_left"] > 0:
-                served["failures_left"] -= 1
-                body, status = b"XNAT is starting", 503
-            else:
-                body, status = b'"ok"', 200
+            status, content_type, body = answer()
             self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -61,15 +51,41 @@ def flaky_server():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    served["url"] = f"http://127.0.0.1:{server.server_address[1]}"
-    yield served
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def flaky_server():
+    """Answers 503 (with a message) a given number of times, then 200 'ok'."""
+    served = {"failures_left": 0, "calls": 0}
+
+    def answer():
+        served["calls"] += 1
+        if served["failures_left"] > 0:
+            served["failures_left"] -= 1
+            return 503, "text/plain", b"XNAT is starting"
+        return 200, "text/plain", b'"ok"'
+
+    with serving(answer) as url:
+        served["url"] = url
+        yield served
+
+
+@pytest.fixture
+def html_login_server():
+    """A proxy or SSO portal that answers every request with its login page and 200."""
+    page = b"<html><head><title>Trust single sign-on</title></head><body>Log in</body></html>"
+    with serving(lambda: (200, "text/html", page)) as url:
+        yield url
 
 
 def client_for(url, clock=None, password="admin", retry_timeout=60, user="admin"):
     clock = clock or FakeClock()
-    return xnat_api.XnatClient(
+    return xnat_client.XnatClient(
         url, user, password, retry_timeout=retry_timeout, sleep=clock.sleep, clock=clock
     )
 
@@ -77,28 +93,28 @@ def client_for(url, clock=None, password="admin", retry_timeout=60, user="admin"
 def test_basic_auth_once_then_session_cookie(xnat_double):
     xnat_double.seed({"site_config": {"initialized": True}})
     client = client_for(xnat_double.url)
-    client.get_json("/xapi/siteConfig")
+    client.request("GET", "/xapi/siteConfig")
     assert client._has_session()
     headers = client._auth_headers()
     assert headers == {}, "after the first reply only the JSESSIONID cookie is sent"
     for _ in range(3):
-        client.get_json("/xapi/users")
+        client.request("GET", "/xapi/users").json()
     assert [r["user"] for r in xnat_double.requests()] == ["admin"] * 4
 
 
 def test_expired_session_logs_in_again(xnat_double):
     xnat_double.seed({"site_config": {"initialized": True}})
     client = client_for(xnat_double.url)
-    client.get_json("/xapi/users")
+    client.request("GET", "/xapi/users").json()
     with xnat_double.state.lock:
         xnat_double.state.sessions.clear()
-    assert "admin" in client.get_json("/xapi/users")
+    assert "admin" in client.request("GET", "/xapi/users").json()
 
 
 def test_retries_503_with_backoff_then_succeeds(flaky_server):
     flaky_server["failures_left"] = 3
     clock = FakeClock()
-    assert client_for(flaky_server["url"], clock).get_json("/xapi/siteConfig/buildInfo") == "ok"
+    assert client_for(flaky_server["url"], clock).request("GET", "/xapi/siteConfig/buildInfo").json() == "ok"
     assert flaky_server["calls"] == 4
     assert clock.sleeps == [0.5, 1.0, 2.0]
 
@@ -106,8 +122,8 @@ def test_retries_503_with_backoff_then_succeeds(flaky_server):
 def test_gives_up_after_budget_naming_method_url_status_and_message(flaky_server):
     flaky_server["failures_left"] = 1000
     clock = FakeClock()
-    with pytest.raises(xnat_api.XnatApiError) as caught:
-        client_for(flaky_server["url"], clock, retry_timeout=10).get_json("/xapi/siteConfig")
+    with pytest.raises(xnat_client.XnatApiError) as caught:
+        client_for(flaky_server["url"], clock, retry_timeout=10).request("GET", "/xapi/siteConfig").json()
     message = str(caught.value)
     assert message.startswith(f"GET {flaky_server['url']}/xapi/siteConfig failed: HTTP 503: XNAT is starting")
     assert "retry_timeout" in message
@@ -117,7 +133,7 @@ def test_gives_up_after_budget_naming_method_url_status_and_message(flaky_server
 def test_connection_refused_is_retried_then_reported_without_password():
     url = f"http://127.0.0.1:{free_port()}"
     clock = FakeClock()
-    with pytest.raises(xnat_api.XnatApiError) as caught:
+    with pytest.raises(xnat_client.XnatApiError) as caught:
         client_for(url, clock, password="S3cret-Pass", retry_timeout=5).request(
             "PUT", "/xapi/x", json_body={}
         )
@@ -129,34 +145,15 @@ def test_connection_refused_is_retried_then_reported_without_password():
 
 def test_client_errors_are_not_retried(xnat_double):
     clock = FakeClock()
-    with pytest.raises(xnat_api.XnatApiError) as caught:
-        client_for(xnat_double.url, clock, password="wrong-Pass-1").get_json("/xapi/siteConfig")
+    with pytest.raises(xnat_client.XnatApiError) as caught:
+        client_for(xnat_double.url, clock, password="wrong-Pass-1").request("GET", "/xapi/siteConfig").json()
     assert caught.value.status == 401
     assert clock.sleeps == []
     assert "wrong-Pass-1" not in str(caught.value)
 
 
 def test_credentials_in_url_are_redacted():
-    assert xnat_api.redact_url("https://svc:pw@xnat.nhs.uk/data") == "https://xnat.nhs.uk/data"
-
-
-def test_result_set_rows_and_string_total():
-    payload = {"ResultSet": {"Result": [{"ID": "A"}, {"ID": "B"}], "totalRecords": "2"}}
-    assert xnat_api.parse_result_set(payload) == [{"ID": "A"}, {"ID": "B"}]
-    with pytest.raises(ValueError, match="totalRecords=3"):
-        xnat_api.parse_result_set({"ResultSet": {"Result": [], "totalRecords": "3"}})
-    with pytest.raises(ValueError, match="not an XNAT ResultSet"):
-        xnat_api.parse_result_set([1, 2])
-
-
-@pytest.mark.parametrize(("body", "expected"), [("true", True), ("false", False), ('"true"\n', True)])
-def test_bare_boolean_bodies(body, expected):
-    assert xnat_api.parse_bool_body(body) is expected
-
-
-def test_created_bodies():
-    assert xnat_api.parse_created_id("CARDIO01 dcm2niix:42") == 42
-    assert xnat_api.parse_created_id("17") == 17
+    assert xnat_client.redact_url("https://svc:pw@xnat.nhs.uk/data") == "https://xnat.nhs.uk/data"
 
 
 def test_204_and_404_shapes(xnat_double):
@@ -164,7 +161,17 @@ def test_204_and_404_shapes(xnat_double):
     client = client_for(xnat_double.url)
     response = client.request("GET", "/xapi/anonymize/projects/P1", expected=(200, 204))
     assert response.status == 204 and response.json() is None
-    assert client.get_optional_json("/xapi/users/profile/nobody") is None
+    api = XnatAPI(client)
+    assert api.get_anon_script("P1") is None, "204: the project has no script"
+    assert api.get_project_wrapper_enabled("NOPE", 1, "w") is None, "404: no such project"
+
+
+def test_html_login_page_with_200_names_the_url_and_the_likely_cause(html_login_server):
+    with pytest.raises(xnat_client.XnatApiError) as caught:
+        client_for(html_login_server).request("GET", "/xapi/siteConfig").json()
+    message = str(caught.value)
+    assert message.startswith(f"GET {html_login_server}/xapi/siteConfig failed: HTTP 200: expected JSON")
+    assert "Trust single sign-on" in message and "SSO" in message
 
 
 @pytest.mark.parametrize(
@@ -179,20 +186,20 @@ def test_204_and_404_shapes(xnat_double):
     ],
 )
 def test_ae_title_validation(value, message):
-    with pytest.raises(xnat_api.XnatInputError, match=message):
-        xnat_api.validate_ae_title(value)
+    with pytest.raises(xnat_module.XnatInputError, match=message):
+        xnat_module.validate_ae_title(value)
 
 
 def test_valid_ae_titles_and_ports():
-    assert xnat_api.validate_ae_title("XNAT_TRUST-A 1") == "XNAT_TRUST-A 1"
-    assert xnat_api.validate_port(104) == 104
+    assert xnat_module.validate_ae_title("XNAT_TRUST-A 1") == "XNAT_TRUST-A 1"
+    assert xnat_module.validate_port(104) == 104
     for bad in (0, 65536, True, "104"):
-        with pytest.raises(xnat_api.XnatInputError):
-            xnat_api.validate_port(bad)
+        with pytest.raises(xnat_module.XnatInputError):
+            xnat_module.validate_port(bad)
 
 
 def test_argument_spec_reads_environment(monkeypatch):
-    spec = xnat_api.xnat_argument_spec()
+    spec = xnat_client.xnat_argument_spec()
     assert spec["xnat_password"]["no_log"] is True
     assert spec["validate_certs"]["default"] is True
     monkeypatch.setenv("XNAT_URL", "https://xnat.example")

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: xnat-enclave contributors
 # Apache-2.0
-"""The one XNAT REST client shared by every xnat_* module.
+"""The HTTP transport under the XNAT resource layer (xnat_resources.XnatAPI).
 
 Built on ansible.module_utils.urls so that modules need no extra Python package on
 the host they run on. Basic auth on the first request, then the JSESSIONID cookie XNAT
@@ -22,11 +22,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.six.moves.http_cookiejar import CookieJar
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.six.moves.urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from ansible.module_utils.six.moves.urllib.parse import urlencode, urlsplit, urlunsplit
 from ansible.module_utils.urls import Request, make_context
+from ansible_collections.xnat_enclave.xnat.plugins.module_utils.xnat_routes import parse_json_body
 
 RETRYABLE_STATUSES = (502, 503, 504)
 WRITE_METHODS = ("POST", "PUT", "DELETE", "PATCH")
@@ -78,21 +79,33 @@ class XnatApiError(Exception):
 
 
 class XnatResponse:
-    """Status, headers and raw body of one XNAT reply, with decoders for XNAT's shapes."""
+    """Status, headers and raw body of one XNAT reply; ``json()`` names the request when the body is
+    not JSON (an SSO or proxy login page answering 200, for example)."""
 
-    def __init__(self, status, body, headers):
+    def __init__(self, status, body, headers, method="GET", url=""):
         self.status = status
         self.body = body or b""
         self.headers = headers or {}
+        self.method = method
+        self.url = url
 
     @property
     def text(self):
         return self.body.decode("utf-8", errors="replace")
 
     def json(self):
-        if not self.body.strip():
-            return None
-        return json.loads(self.text)
+        try:
+            return parse_json_body(self.text)
+        except ValueError:
+            content_type = self.headers.get("Content-Type") or self.headers.get("content-type") or "no type"
+            seen = _html_message(self.text) if "<html" in self.text.lower() else self.text.strip()[:80]
+            raise XnatApiError(
+                self.method,
+                self.url,
+                self.status,
+                "expected JSON, got %s: %r" % (content_type, seen),
+                "Is xnat_url the XNAT itself and not a login page, SSO portal or proxy in front of it?",
+            ) from None
 
 
 def redact_url(url):
@@ -102,38 +115,6 @@ def redact_url(url):
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-
-
-def parse_result_set(payload):
-    """Rows of a Restlet ``{"ResultSet": {"Result": [...], "totalRecords": "N"}}`` body."""
-    if not isinstance(payload, dict) or "ResultSet" not in payload:
-        raise ValueError("not an XNAT ResultSet: %r" % (payload,)[:200])
-    result_set = payload["ResultSet"]
-    rows = result_set.get("Result") or []
-    declared = result_set.get("totalRecords")
-    if declared not in (None, "") and int(declared) != len(rows):
-        raise ValueError("ResultSet says totalRecords=%s but holds %d rows" % (declared, len(rows)))
-    return rows
-
-
-def parse_bool_body(text):
-    """XNAT's bare ``true``/``false`` bodies (JSON or text/plain)."""
-    value = text.strip().strip('"').lower()
-    if value in ("true", "false"):
-        return value == "true"
-    raise ValueError("expected a bare true/false body, got %r" % text[:100])
-
-
-def parse_created_id(text):
-    """The id in a 201 body: ``"name:id"`` (event subscriptions) or a bare id (commands)."""
-    value = text.strip().strip('"')
-    ident = value.rsplit(":", 1)[-1]
-    return int(ident) if ident.isdigit() else ident
-
-
-def quote_segment(value):
-    """One URL path segment (project ids, usernames, AE titles)."""
-    return quote(str(value), safe="")
 
 
 class XnatClient:
@@ -294,13 +275,13 @@ class XnatClient:
                 self.write_count += 1
         try:
             raw = self._request.open(method, url, data=data, headers=all_headers)
-            return XnatResponse(raw.getcode(), raw.read(), dict(raw.headers))
+            return XnatResponse(raw.getcode(), raw.read(), dict(raw.headers), method, shown_url)
         except HTTPError as error:
             body = _read_error_body(error)
             if error.code == 401 and had_session and allow_reauth:
                 self._cookies.clear()  # session expired: log in again once with Basic auth
                 return self._send_once(method, url, data, headers, allow_reauth=False)
-            return XnatResponse(error.code, body, dict(error.headers or {}))
+            return XnatResponse(error.code, body, dict(error.headers or {}), method, shown_url)
         except (URLError, socket.timeout, ConnectionError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise XnatApiError(method, shown_url, None, "cannot connect: %s" % (reason,)) from None
@@ -316,37 +297,6 @@ class XnatClient:
             return [func(item) for item in items]
         with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(items))) as pool:
             return list(pool.map(func, items))
-
-    # --- shapes ----------------------------------------------------------------------
-    def get_json(self, path, query=None, expected=(200,)):
-        return self.request("GET", path, query=query, expected=expected).json()
-
-    def get_text(self, path, query=None, expected=(200,)):
-        return self.request("GET", path, query=query, expected=expected).text
-
-    def get_bool(self, path, query=None):
-        return parse_bool_body(self.get_text(path, query=query))
-
-    def get_result_set(self, path, query=None):
-        query = dict(query or {})
-        query.setdefault("format", "json")
-        response = self.request("GET", path, query=query)
-        try:
-            return parse_result_set(response.json())
-        except ValueError as error:
-            raise XnatApiError(
-                "GET", redact_url(self.url_for(path, query)), response.status, str(error)
-            ) from None
-
-    def get_optional_json(self, path, query=None):
-        """JSON body, or None on 404 (object absent)."""
-        response = self.request("GET", path, query=query, expected=(200, 404))
-        return None if response.status == 404 else response.json()
-
-    def post_created(self, path, json_body, query=None):
-        """POST that answers 201 with ``name:id`` or a bare id; returns the id."""
-        response = self.request("POST", path, query=query, json_body=json_body, expected=(200, 201))
-        return parse_created_id(response.text)
 
 
 def _read_error_body(error):
@@ -382,128 +332,3 @@ def _html_message(text):
             end = lowered.find("<", start + len(tag))
             return text[start + len(tag) : end].strip()[:MAX_MESSAGE_CHARS]
     return "HTML error page"
-
-
-def _normalise_scalar(value):
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 18:
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def normalise(value):
-    """Compare XNAT values with desired ones: booleans/numbers as XNAT writes them back."""
-    if isinstance(value, (str, float)) and not isinstance(value, bool):
-        return _normalise_scalar(value)
-    if isinstance(value, dict):
-        return {k: normalise(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [normalise(v) for v in value]
-    return value
-
-
-def differs(current, desired):
-    """True when the desired value is not what XNAT holds (after normalising shapes)."""
-    return normalise(current) != normalise(desired)
-
-
-def fail_json_on_error(module, func, *args, **kwargs):
-    """Run func; turn XnatApiError into module.fail_json with the clear message."""
-    try:
-        return func(*args, **kwargs)
-    except XnatApiError as error:
-        module.fail_json(msg=str(error), status=error.status, url=error.url, method=error.method)
-    return None
-
-
-class ChangeTracker:
-    """Collects before/after for the diff and counts the writes a run makes (or would make)."""
-
-    def __init__(self, check_mode):
-        self.check_mode = check_mode
-        self.changed = False
-        self.actions = []
-
-    def record(self, description):
-        self.changed = True
-        self.actions.append(description)
-
-    def write(self, description, func, *args, **kwargs):
-        """Record a change; perform it unless in check mode."""
-        self.record(description)
-        if self.check_mode:
-            return None
-        return func(*args, **kwargs)
-
-
-class XnatInputError(Exception):
-    """Bad module input, detected before any request is sent."""
-
-
-def validate_ae_title(value, where="ae_title"):
-    """DICOM AE title: 1-16 characters of the default repertoire, no backslash or control
-    characters, not all spaces (PS3.5 table 6.2-1, VR AE)."""
-    if not isinstance(value, str) or not value:
-        raise XnatInputError("%s: an AE title is required (1-16 characters)" % where)
-    if len(value) > 16:
-        raise XnatInputError(
-            "%s: AE title %r is %d characters long; DICOM allows at most 16" % (where, value, len(value))
-        )
-    for char in value:
-        if char == "\\" or not (" " <= char <= "~"):
-            raise XnatInputError(
-                "%s: AE title %r contains %r; only printable ASCII without backslash is "
-                "allowed (DICOM default repertoire)" % (where, value, char)
-            )
-    if not value.strip():
-        raise XnatInputError("%s: AE title must not be all spaces" % where)
-    return value.strip()
-
-
-def validate_port(value, where="port"):
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise XnatInputError("%s: port %r is not a TCP port number (1-65535)" % (where, value))
-    return value
-
-
-def run_xnat_module(argument_spec, reconcile, **module_kwargs):
-    """Build the AnsibleModule (shared connection options + argument_spec), run
-    ``reconcile(module, client) -> dict`` and exit, turning errors into clear failures."""
-    spec = xnat_argument_spec()
-    spec.update(argument_spec)
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **module_kwargs)
-    client = XnatClient.from_module(module)
-    try:
-        result = reconcile(module, client)
-    except XnatInputError as error:
-        module.fail_json(msg=str(error), http_requests=client.request_count, http_writes=client.write_count)
-    except XnatApiError as error:
-        module.fail_json(
-            msg=str(error),
-            status=error.status,
-            url=error.url,
-            method=error.method,
-            http_requests=client.request_count,
-            http_writes=client.write_count,
-        )
-    result.setdefault("changed", False)
-    result["http_requests"] = client.request_count
-    result["http_writes"] = client.write_count
-    module.exit_json(**result)
-
-
-def require_projects(client, project_ids, where):
-    """Fail on unknown project ids before anything is written (one request for all of them)."""
-    wanted = {str(p) for p in project_ids if p}
-    if not wanted:
-        return
-    known = {row.get("ID") for row in client.get_result_set("/data/projects")}
-    unknown = sorted(wanted - known)
-    if unknown:
-        raise XnatInputError(
-            "%s: unknown project(s) %s; create them first (xnat_project). Nothing was changed."
-            % (where, ", ".join(unknown))
-        )

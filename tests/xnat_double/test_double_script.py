@@ -1,10 +1,10 @@
-"""scripts/xnat-double: the command-line launcher with a YAML seed file."""
+"""scripts/xnat-double: the command-line launcher (always the project virtualenv) with a YAML seed file."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import requests
@@ -23,8 +23,14 @@ double: {dqr_api: legacy}
 def test_script_serves_a_seeded_double_on_a_free_port(tmp_path):
     seed = tmp_path / "seed.yml"
     seed.write_text(SEED, encoding="utf-8")
+    # A python3 first on PATH that lacks the double's dependencies must not matter.
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "python3").write_text("#!/bin/sh\nexit 99\n")
+    (fake_bin / "python3").chmod(0o755)
+    env = dict(os.environ, PATH=f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
     process = subprocess.Popen(
-        [sys.executable, str(SCRIPT), "--port", "0", "--seed", str(seed)], stderr=subprocess.PIPE, text=True
+        [str(SCRIPT), "--port", "0", "--seed", str(seed)], stderr=subprocess.PIPE, text=True, env=env
     )
     try:
         banner = process.stderr.readline()
@@ -44,7 +50,7 @@ def test_script_rejects_a_bad_seed_with_exit_2(tmp_path):
     seed = tmp_path / "seed.yml"
     seed.write_text("projects:\n  - {id: P1, owners: [nobody]}\n", encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--port", "0", "--seed", str(seed)],
+        [str(SCRIPT), "--port", "0", "--seed", str(seed)],
         capture_output=True,
         text=True,
         timeout=30,

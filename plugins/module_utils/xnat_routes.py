@@ -1,0 +1,140 @@
+# Copyright: xnat-enclave contributors
+# Apache-2.0
+"""Every XNAT REST route the toolkit calls, and the response shapes XNAT answers with.
+
+This file is the one place that knows XNAT's URLs: the resource layer of the modules
+(``xnat_resources.XnatAPI``) and the ``enclave`` CLI's XNAT reads (``compliance.xnat``) both build
+paths from the templates below with :func:`path`. It imports nothing from Ansible, so the CLI uses
+it on hosts without Ansible: ``compliance/xnat/routes.py`` is a link to this file, and the
+compliance wheel carries its content.
+
+Templates name their path segments in braces; :func:`path` quotes each value as one segment.
+Upstream sources: NrgXnat/xnat (web/ restlet resources and xapi/rest), NrgXnat/container-service,
+NrgXnat/dicom-query-retrieve; see shared/reference/xnat-rest-contract.md and xnat-fidelity-notes.md.
+"""
+
+import json
+
+try:  # Python 3
+    from urllib.parse import quote
+except ImportError:  # pragma: no cover - Python 2 targets are not supported, kept for sanity tests
+    from urllib import quote  # type: ignore[no-redef,attr-defined]
+
+# --- site (SiteConfigApi, XnatPluginApi) -----------------------------------------------------------
+SITE_CONFIG = "/xapi/siteConfig"
+BUILD_INFO = "/xapi/siteConfig/buildInfo"
+PLUGINS = "/xapi/plugins"
+
+# --- users (UsersApi) ------------------------------------------------------------------------------
+USERS = "/xapi/users"
+USER_PROFILES = "/xapi/users/profiles"
+USER_ROLEMAP = "/xapi/users/rolemap"
+USER = "/xapi/users/{username}"
+USER_FLAG = "/xapi/users/{username}/{flag}/{value}"  # flag: enabled | verified; value: true | false
+USER_ROLES = "/xapi/users/{username}/roles"
+USER_ROLE = "/xapi/users/{username}/roles/{role}"
+USER_GROUPS = "/xapi/users/{username}/groups"
+USER_GROUP = "/xapi/users/{username}/groups/{group}"
+
+# --- projects (Restlet: ProjectListResource, ProjectResource, ProjectAccessibilityResource,
+#     ProjectMemberResource, ProjectUserListResource) ------------------------------------------------
+PROJECTS = "/data/projects"
+PROJECT = "/data/projects/{project}"
+PROJECT_ACCESSIBILITY = "/data/projects/{project}/accessibility"
+PROJECT_SET_ACCESSIBILITY = "/data/projects/{project}/accessibility/{level}"
+PROJECT_PREARCHIVE_CODE = "/data/projects/{project}/prearchive_code"
+PROJECT_SET_PREARCHIVE_CODE = "/data/projects/{project}/prearchive_code/{code}"
+PROJECT_USERS = "/data/projects/{project}/users"
+# "/true" (DISPLAY_HIDDEN_USERS) includes disabled accounts, which the plain route leaves out.
+PROJECT_USERS_WITH_DISABLED = "/data/projects/{project}/users/true"
+PROJECT_MEMBER = "/data/projects/{project}/users/{group}/{username}"  # group: Owners | Members | ...
+
+# --- anonymisation (AnonymizeApi) ------------------------------------------------------------------
+SITE_ANON_SCRIPT = "/xapi/anonymize/site"
+SITE_ANON_ENABLED = "/xapi/anonymize/site/enabled"
+PROJECT_ANON_SCRIPT = "/xapi/anonymize/projects/{project}"
+PROJECT_ANON_ENABLED = "/xapi/anonymize/projects/{project}/enabled"
+
+# --- DICOM receivers (DicomSCPApi) -----------------------------------------------------------------
+RECEIVERS = "/xapi/dicomscp"
+RECEIVER = "/xapi/dicomscp/{id}"
+
+# --- DICOM Query-Retrieve plugin (DqrPacsApi, DicomQueryRetrieveApi) -------------------------------
+# The settings live at /xapi/dqr/settings; older plugin releases answer at /xapi/dqr.
+DQR_SETTINGS_ROUTES = ("/xapi/dqr/settings", "/xapi/dqr")
+PACS_LIST = "/xapi/pacs"
+PACS = "/xapi/pacs/{id}"
+PACS_AVAILABILITY = "/xapi/pacs/{id}/availability"
+PACS_STATUS = "/xapi/pacs/{id}/status"
+
+# --- container service (DockerRestApi, CommandRestApi, CommandConfigurationRestApi) ----------------
+DOCKER_SERVER = "/xapi/docker/server"
+COMMANDS = "/xapi/commands"
+COMMAND = "/xapi/commands/{id}"
+WRAPPER_SITE = "/xapi/commands/{id}/wrappers/{wrapper}"
+WRAPPER_PROJECT = "/xapi/projects/{project}/commands/{id}/wrappers/{wrapper}"
+
+# --- event service (EventServiceRestApi) -----------------------------------------------------------
+EVENT_PREFS = "/xapi/events/prefs"
+SUBSCRIPTIONS = "/xapi/events/subscriptions"
+SITE_SUBSCRIPTION_BASE = "/xapi/events"
+PROJECT_SUBSCRIPTION_BASE = "/xapi/projects/{project}/events"
+
+# Answers that mean "the plugin that serves this area is not installed" (or not ready).
+NOT_INSTALLED = (404, 424)
+
+
+def quote_segment(value):
+    """One URL path segment (project ids, usernames, AE titles): nothing is left unquoted."""
+    return quote(str(value), safe="")
+
+
+def path(template, **segments):
+    """``template`` with each ``{name}`` replaced by its value, quoted as one path segment.
+
+    A value of None (an object a check-mode run has not created) renders as ``(new)``.
+    """
+    values = {}
+    for name, value in segments.items():
+        values[name] = "(new)" if value is None else quote_segment(value)
+    return template.format(**values)
+
+
+def parse_result_set(payload):
+    """Rows of a Restlet ``{"ResultSet": {"Result": [...], "totalRecords": "N"}}`` body."""
+    if not isinstance(payload, dict) or "ResultSet" not in payload:
+        raise ValueError("not an XNAT ResultSet: %s" % (repr(payload)[:200],))
+    result_set = payload["ResultSet"]
+    rows = result_set.get("Result") or []
+    declared = result_set.get("totalRecords")
+    if declared not in (None, "") and int(declared) != len(rows):
+        raise ValueError("ResultSet says totalRecords=%s but holds %d rows" % (declared, len(rows)))
+    return rows
+
+
+def parse_bool_body(text):
+    """XNAT's bare ``true``/``false`` bodies (JSON or text/plain)."""
+    value = text.strip().strip('"').lower()
+    if value in ("true", "false"):
+        return value == "true"
+    raise ValueError("expected a bare true/false body, got %r" % text[:100])
+
+
+def parse_created_id(text):
+    """The id in a 201 body: ``"name:id"`` (event subscriptions) or a bare id (commands)."""
+    value = text.strip().strip('"')
+    ident = value.rsplit(":", 1)[-1]
+    return int(ident) if ident.isdigit() else ident
+
+
+def parse_json_body(text):
+    """A JSON body, None for an empty one (XNAT sends empty lists as empty bodies at times)."""
+    if not text.strip():
+        return None
+    return json.loads(text)
+
+
+def project_role(group_id, project_id):
+    """``owner`` from the group id ``CARDIO01_owner`` (a custom group id is returned as it is)."""
+    prefix = "%s_" % project_id
+    return group_id[len(prefix) :] if group_id.startswith(prefix) else group_id
