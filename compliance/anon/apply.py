@@ -2,14 +2,19 @@
 
 For rehearsals and reviews: shows what a site or project script does to real files before the
 script goes live, and feeds `enclave deid scan`. Inputs are never modified; each output file is
-written under --out with the input's path relative to the argument it was found under.
+written under --out with the input's path relative to the argument it was found under. Before
+anything is written the run is refused when --out is an input or inside one, when an output would
+land on an input file, when two inputs map to the same output, or when a link sits on the way to an
+output (a link in --out could send a de-identified copy, or overwrite a file, anywhere).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,25 +68,83 @@ def input_files(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
             yield root, Path(root.name)
 
 
+class UnsafeOutputError(Exception):
+    """--out would overwrite an input, merge two inputs into one output, or write through a link."""
+
+
+def plan_outputs(paths: list[Path], out: Path) -> list[tuple[Path, Path]]:
+    """(input file, output file) for every input; UnsafeOutputError before anything is written."""
+    out_resolved = out.resolve()
+    for root in paths:
+        if root.is_dir() and out_resolved.is_relative_to(root.resolve()):
+            raise UnsafeOutputError(
+                f"--out {out} is inside the input directory {root}: the results would mix with (and could "
+                "overwrite) the inputs; choose a directory outside every input"
+            )
+    plan: list[tuple[Path, Path]] = []
+    inputs = set()
+    first_input_for: dict[Path, Path] = {}
+    for file, relative in input_files(paths):
+        target = out / relative
+        inputs.add(file.resolve())
+        if target in first_input_for:
+            raise UnsafeOutputError(
+                f"{first_input_for[target]} and {file} would both be written to {target}; "
+                "give inputs with distinct names or apply them in separate runs"
+            )
+        first_input_for[target] = file
+        plan.append((file, target))
+    for file, target in plan:
+        link = _first_link(out, target)
+        if link is not None:
+            raise UnsafeOutputError(f"{link} is a link; refusing to write {target} through it")
+        if target.resolve() in inputs:
+            raise UnsafeOutputError(f"writing {target} would overwrite the input {file}")
+    return plan
+
+
+def _first_link(out: Path, target: Path) -> Path | None:
+    """The first existing path component from ``out`` (excluded) down to ``target`` that is a link."""
+    current = out
+    for part in target.relative_to(out).parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
+
+
+def _write_without_following_links(dataset: object, target: Path) -> None:
+    """Write to a new file beside the target, then rename it over the target (a rename replaces a
+    link that appeared meanwhile instead of writing through it)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            dataset.save_as(stream, enforce_file_format=False)  # type: ignore[attr-defined]
+        Path(temporary).replace(target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def apply_to_files(
     script: ast.Script, paths: list[Path], out: Path, variables: dict[str, str]
 ) -> ApplyResult:
     from compliance.dicomedit import Interpreter, collected_messages  # noqa: PLC0415 - the engine loads on use
 
+    plan = plan_outputs(paths, out)
     interpreter = Interpreter(script, variables)
     written = 0
     skipped: list[tuple[Path, str]] = []
     with collected_messages(logging.INFO) as notes:
-        for file, relative in input_files(paths):
+        for file, target in plan:
             try:
                 dataset = dcmread(file)
             except (InvalidDicomError, OSError) as error:
                 skipped.append((file, f"not a readable DICOM file ({error})"))
                 continue
             interpreter.apply(dataset)
-            target = out / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            dataset.save_as(target, enforce_file_format=False)
+            _write_without_following_links(dataset, target)
             written += 1
     return ApplyResult(written, skipped, list(dict.fromkeys(notes)))
 
@@ -99,7 +162,7 @@ def run_apply(args: argparse.Namespace) -> ExitCode:
     variables = {"project": args.project, "subject": args.subject, "session": args.session}
     try:
         result = apply_to_files(script, args.paths, args.out, variables)
-    except DicomEditRuntimeError as error:
+    except (DicomEditRuntimeError, UnsafeOutputError) as error:
         return report_error(PROGRAM, error)
     _print_outcome(result, args)
     return ExitCode.FINDINGS if result.skipped else ExitCode.CLEAN

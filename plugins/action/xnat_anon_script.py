@@ -24,7 +24,7 @@ def load_loader():
             "xnat_anon_script parses DicomEdit scripts on the controller and needs the xnat-enclave "
             "'compliance' package there (install the repository with 'pip install -e .' into the Python "
             "that runs ansible-playbook): %s. %s" % (error, NOTHING_SENT)
-        ) from error
+        ) from None
     return load_script_text, ScriptError
 
 
@@ -79,4 +79,4 @@ class ActionModule(ActionBase):
         try:
             load(to_text(text), source)
         except script_error as error:
-            raise AnsibleActionFail("DicomEdit script rejected: %s. %s" % (error, NOTHING_SENT)) from error
+            raise AnsibleActionFail("DicomEdit script rejected: %s. %s" % (error, NOTHING_SENT)) from None

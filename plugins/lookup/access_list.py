@@ -67,7 +67,7 @@ def load_loader():
             "xnat_enclave.xnat.access_list validates the access list with the xnat-enclave 'compliance' "
             "package, which the controller's Python lacks (install the repository with 'pip install -e .' "
             "into the Python that runs ansible-playbook): %s" % error
-        ) from error
+        ) from None
     return load_access_list, AccessListError
 
 
@@ -103,7 +103,7 @@ class LookupModule(LookupBase):
             except access_list_error as error:
                 raise AnsibleLookupError(
                     "the access list is not valid; nothing was sent to XNAT:\n%s" % error
-                ) from error
+                ) from None
             results.append(projects_for_xnat(access, day))
         return results
 

@@ -272,3 +272,37 @@ def test_a_broken_access_list_fails_before_any_write_naming_file_line_and_column
     assert f"{access_list}{expected}" in output, output[-2000:]
     assert xnat_double.writes() == []
     assert xnat_double.requests() == [], "the plan fails before the first request to XNAT"
+
+
+def test_a_short_password_fails_before_any_request_and_is_never_printed(xnat_double, trust, tmp_path):
+    variables = yaml.safe_load((trust / "group_vars" / "trust_test.yml").read_text())
+    variables["xnat_config_service_password"] = "Short-9"
+    variables["xnat_config_users"] = [{"username": "erin", "password": "tiny-pw-1"}]
+    (trust / "group_vars" / "trust_test.yml").write_text(yaml.safe_dump(variables))
+    xnat_double.clear_requests()
+    result = run_configure(trust, tmp_path)
+    assert result["rc"] != 0
+    output = " ".join(result["raw"].split())
+    assert "Shorter than 12 characters (xnat_config_password_min_length):" in output
+    assert "xnat_config_service_password, xnat_config_users erin" in output
+    assert "Short-9" not in result["raw"] and "tiny-pw-1" not in result["raw"]
+    assert xnat_double.requests() == []
+
+
+def test_the_default_admin_is_disabled_and_later_runs_bootstrap_as_the_service_account(
+    xnat_double, trust, tmp_path
+):
+    variables = yaml.safe_load((trust / "group_vars" / "trust_test.yml").read_text())
+    variables["xnat_config_disable_default_admin"] = True
+    (trust / "group_vars" / "trust_test.yml").write_text(yaml.safe_dump(variables))
+    first = run_configure(trust, tmp_path)
+    assert first["rc"] == 0, first["raw"][-4000:]
+    assert xnat_double.state.users["admin"].enabled is False
+    assert xnat_double.state.users["admin"].password == "Admin-Test-Only-1", "replaced before it was disabled"
+
+    xnat_double.clear_requests()
+    second = run_configure(trust, tmp_path)
+    assert second["rc"] == 0, second["raw"][-4000:]
+    assert second["stats"][HOST]["changed"] == 0
+    assert xnat_double.writes() == []
+    assert {entry["user"] for entry in xnat_double.requests()} == {"svc_xnat"}, "admin is never used again"
