@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import (
     anonymize,
+    archive_routes,
     auth,
     containers,
     control,
@@ -16,7 +17,9 @@ from . import (
     dqr,
     events,
     plugins,
+    prearchive,
     projects,
+    schemas,
     site_config,
     users,
 )
@@ -35,6 +38,9 @@ BLUEPRINTS = (
     containers,
     events,
     plugins,
+    schemas,
+    archive_routes,
+    prearchive,
 )
 
 

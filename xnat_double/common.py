@@ -28,8 +28,27 @@ def text(body: str, status: int = 200, mimetype: str = "text/plain") -> Response
     return Response(body, status=status, mimetype=mimetype)
 
 
-def json_response(value: Any, status: int = 200) -> Response:
+def json_response(value: Any, status: int = 200, *, keep_nulls: bool = False) -> Response:
+    """A JSON body. XAPI answers are written by XNAT's ObjectMapper, built with
+    ``serializationInclusion(NON_NULL)`` (NX libs/framework/.../configuration/SerializerConfig.java, the
+    mapper of web/.../configuration/WebConfig.java): a property whose value is null is left out, and a
+    null return value is an empty body. ``keep_nulls`` is for the classes annotated
+    ``@JsonInclude(ALWAYS)`` (for example the event service's SubscriptionDisplay); Restlet bodies
+    (/data) keep their nulls."""
+    if is_xapi() and not keep_nulls:
+        if value is None:
+            return Response(b"", status=status, mimetype="application/json")
+        value = omit_nulls(value)
     return Response(json.dumps(value), status=status, mimetype="application/json")
+
+
+def omit_nulls(value: Any) -> Any:
+    """NON_NULL for the double's bean-like dicts, at every depth (list items are kept, as Jackson does)."""
+    if isinstance(value, dict):
+        return {key: omit_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [omit_nulls(item) for item in value]
+    return value
 
 
 def empty(status: int = 200) -> Response:
@@ -157,10 +176,20 @@ def table_cell(value: Any) -> str:
     return str(value)
 
 
-def result_set(rows: list[dict[str, Any]], columns: list[str] | None = None, title: str = "") -> Response:
-    """Restlet table in the format asked for by ``?format=`` (json, csv or html; html by default)."""
+def result_set(
+    rows: list[dict[str, Any]],
+    columns: list[str] | None = None,
+    title: str = "",
+    default_format: str | None = None,
+) -> Response:
+    """Restlet table in the format asked for by ``?format=`` (json, csv or html).
+
+    Without ``?format=`` a GET is negotiated (JSON for ``Accept: application/json``, else HTML); a
+    resource answering a write with ``returnDefaultRepresentation()`` renders its first variant
+    whatever the Accept header says (NX web/.../restlet/resources/SecureResource.java): pass it as
+    ``default_format``."""
     rows = [{key: table_cell(value) for key, value in row.items()} for row in rows]
-    fmt = (request.args.get("format") or "").lower()
+    fmt = (request.args.get("format") or default_format or "").lower()
     if not fmt and "application/json" in request.headers.get("Accept", ""):
         fmt = "json"
     if fmt == "json":

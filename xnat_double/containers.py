@@ -20,6 +20,13 @@ Sources (CS = NrgXnat/container-service at tag 3.6.3, `…` = src/main/java/org/
   There is no GET …/disabled.
 - CS …/services/impl/ContainerConfigServiceImpl.java: a wrapper is disabled on the site until enabled;
   "enabled for a project" means enabled on the site AND explicitly enabled for the project.
+- CS …/model/command/auto/Command.java, output handlers: the creation body (CommandCreation →
+  CommandWrapperOutputCreation) still reads the old key ``as-a-child-of-wrapper-input`` when
+  ``as-a-child-of`` is absent and stores it as ``as-a-child-of``; ``type`` defaults to "Resource" and
+  ``tags`` to []. The update body (Command → CommandWrapperOutput) has no old key: Jackson drops it, the
+  handler's ``as-a-child-of`` is blank and validation answers 400 "Invalid command:\n\t…property
+  \"as-a-child-of\" cannot be blank." (also for a blank name or ``accepts-command-output``, an unknown
+  type, or a Resource handler without a label). Same in 3.4.3, 3.6.3 and 3.7.3.
 """
 
 from __future__ import annotations
@@ -110,6 +117,45 @@ def _json_object() -> dict[str, Any]:
     return body
 
 
+OUTPUT_TYPES = ("Resource", "Assessor", "Scan")  # CS …/model/command/entity/CommandWrapperOutputEntity.Type
+OLD_TARGET_KEY = "as-a-child-of-wrapper-input"
+
+
+def _read_output_handlers(command: dict[str, Any], creating: bool) -> None:
+    """Deserialise each wrapper's output handlers as CommandWrapperOutput(Creation).create does."""
+    for wrapper in command.get("xnat") or []:
+        if not isinstance(wrapper, dict) or not isinstance(wrapper.get("output-handlers"), list):
+            continue
+        handlers = []
+        for sent in wrapper["output-handlers"]:
+            handler = dict(sent) if isinstance(sent, dict) else {}
+            old_target = handler.pop(OLD_TARGET_KEY, None)  # unknown to the update body: dropped
+            if creating and handler.get("as-a-child-of") is None:
+                handler["as-a-child-of"] = old_target
+            handler["type"] = handler.get("type") or "Resource"
+            handler["tags"] = handler.get("tags") or []
+            handlers.append(handler)
+        wrapper["output-handlers"] = handlers
+
+
+def _output_handler_errors(wrapper: dict[str, Any]) -> list[str]:
+    """CommandWrapperOutput.validate(), prefixed with the wrapper as Command.validate does."""
+    errors = []
+    for handler in wrapper.get("output-handlers") or []:
+        prefix = f'Command wrapper "{wrapper.get("name")}" output handler "{handler.get("name")}" - '
+        if not str(handler.get("name") or "").strip():
+            errors.append("Command wrapper output - name cannot be blank.")
+        for key in ("accepts-command-output", "as-a-child-of"):
+            if not str(handler.get(key) or "").strip():
+                errors.append(f'{prefix}property "{key}" cannot be blank.')
+        if handler["type"] not in OUTPUT_TYPES:
+            known = ", ".join(OUTPUT_TYPES)
+            errors.append(f'{prefix}Unknown type "{handler["type"]}". Known types: {known}')
+        elif handler["type"] == "Resource" and not str(handler.get("label") or "").strip():
+            errors.append(f"{prefix}when type = Resource, label cannot be blank.")
+    return errors
+
+
 def _validate_command(command: dict[str, Any]) -> None:
     errors = []
     if not command.get("name"):
@@ -127,6 +173,9 @@ def _validate_command(command: dict[str, Any]) -> None:
         errors.append('Command wrapper "name" cannot be blank.')
     if len(set(names)) != len(names):
         errors.append("Command wrapper names must be unique.")
+    for wrapper in wrappers:
+        if isinstance(wrapper, dict):
+            errors.extend(_output_handler_errors(wrapper))
     if errors:
         stop(400, "Invalid command:\n\t" + "\n\t".join(errors))
 
@@ -205,6 +254,7 @@ def create_command() -> Response:
     if request.args.get("image"):
         command["image"] = request.args["image"]
     command.setdefault("type", "docker")
+    _read_output_handlers(command, creating=True)
     _validate_command(command)
     current = state()
     with current.lock:
@@ -223,6 +273,7 @@ def update_command(command_id: int) -> Response:
     require_container_admin()
     command = _json_object()
     command.setdefault("type", "docker")
+    _read_output_handlers(command, creating=False)
     _validate_command(command)
     with state().lock:
         previous = find_command(command_id)
@@ -252,6 +303,10 @@ def add_wrapper(command_id: int) -> Response:
         command = find_command(command_id)
         if not wrapper.get("name"):
             stop(400, 'Command wrapper "name" cannot be blank.')
+        _read_output_handlers({"xnat": [wrapper]}, creating=True)
+        errors = _output_handler_errors(wrapper)
+        if errors:
+            stop(400, "Invalid command:\n\t" + "\n\t".join(errors))
         if any(w["name"] == wrapper["name"] for w in command.get("xnat") or []):
             stop(400, f"Command {command_id} already has a wrapper named {wrapper['name']}")
         wrapper["id"] = state().next_id()

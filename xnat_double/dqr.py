@@ -2,23 +2,37 @@
 
 Sources (DQR = NrgXnat/dicom-query-retrieve, `…` = src/main/java/org/nrg/xnatx/dqr):
 - DQR …/rest/DicomQueryRetrieveApi.java: GET/POST /xapi/dqr/settings (current) or /xapi/dqr (older
-  revision), Admin. Which one exists is the double option ``dqr_api`` (seed key double.dqr_api):
-  "settings", "legacy" or "both" (default). In "legacy" mode GET /xapi/pacs also requires the
-  ``storable`` and ``queryable`` parameters (the older DqrPacsApi declared them required → 400).
+  revision), Admin. Which revision the double serves is the option ``dqr_api`` (seed key
+  double.dqr_api): "settings" (current), "legacy" (the older revision) or "both" (default: the current
+  routes plus the older settings route).
+- The older revision (DQR …/rest/DicomQueryRetrieveApi.java @ 03e377aa) keeps pings and availability in
+  that controller: GET /xapi/dqr/pacsStatus/ping/{id} (DQR users; the PacsPing), lastPing/{id} and
+  allPings/{id} (Admin); POST /xapi/dqr/pacsAvailability/window (the body names ``pacsId``; an
+  INTEGER ``dayOfWeek``, 0 = missing → 400), GET/PUT/DELETE …/window/{id} (PUT → 304 when nothing
+  changes), GET …/windows/{pacsId} (a flat list), POST …/conflictsExisting. /xapi/pacs/{id}/status and
+  /xapi/pacs/{id}/availability do not exist there (404), and GET /xapi/pacs requires the ``storable``
+  and ``queryable`` parameters (its DqrPacsApi declared them required → 400). The integer days are
+  1 = MONDAY … 7 = SUNDAY (java.time.DayOfWeek.getValue(), which the later entity's enum keeps;
+  unverified for that revision).
 - DQR …/rest/DqrPacsApi.java: POST /xapi/pacs → 200 with the Pacs; PUT copies non-null fields and
   returns the updated Pacs (400 when a body id differs from the path); GET /{id}/status does the C-ECHO
   (calling AE = dqrCallingAe) and answers 200 with a PacsPing whose ``successful`` says if it worked;
   availability: POST → 200 interval, 400 (DataFormatException) on overlap or missing day/start/end;
   PUT → 304 when unchanged; DELETE → true; GET → intervals grouped by day of week.
-- DQR …/domain/entities/Pacs.java: label unique, (host, queryRetrievePort, aeTitle) unique — enforced by
-  database constraints, which XNAT reports as an unhandled error (500); aeTitle, host and
-  ormStrategySpringBeanId must not be blank.
+- DQR …/dto/PacsSettings.java (both stored revisions, 6d5ddbe7 and d588746c) is the POST/PUT body and
+  has NO ``anonymizationEnabled``: Pacs.copySettings copies PacsSettings properties only, so the flag
+  in a body is ignored and every PACS keeps …/domain/entities/Pacs.java's default, true.
+- DQR …/domain/entities/Pacs.java: ``label`` is nullable; label unique, (host, queryRetrievePort,
+  aeTitle) unique — enforced by database constraints, which XNAT reports as an unhandled error (500);
+  aeTitle, host and ormStrategySpringBeanId must not be blank. A PACS without a label is written
+  without the key (NON_NULL).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -58,6 +72,8 @@ PACS_DEFAULTS: dict[str, Any] = {
     "retrieveLevel": None,
     "anonymizationEnabled": True,
 }
+# The PacsSettings body: every Pacs field above except anonymizationEnabled.
+PACS_SETTINGS = tuple(name for name in PACS_DEFAULTS if name != "anonymizationEnabled")
 BOOLEAN_FIELDS = (
     "queryable",
     "storable",
@@ -114,7 +130,7 @@ def find_pacs(pacs_id: int) -> dict[str, Any]:
 
 
 def _apply_settings(pacs: dict[str, Any], settings: dict[str, Any]) -> None:
-    for name in PACS_DEFAULTS:
+    for name in PACS_SETTINGS:
         if settings.get(name) is not None:
             pacs[name] = settings[name]
     for name in BOOLEAN_FIELDS:
@@ -247,6 +263,19 @@ def delete_pacs(pacs_id: int) -> Response:
 
 
 # --- C-ECHO ------------------------------------------------------------------------------------------
+def _current_revision_only() -> None:
+    """/xapi/pacs/{id}/status and …/availability are the current revision's (DqrPacsApi)."""
+    if state().options.dqr_api == "legacy":
+        stop(404)
+
+
+def _older_revision_only() -> None:
+    """/xapi/dqr/pacsStatus and /xapi/dqr/pacsAvailability are the older revision's."""
+    if state().options.dqr_api != "legacy":
+        stop(404)
+
+
+# --- C-ECHO ------------------------------------------------------------------------------------------
 def c_echo(calling_ae: str, called_ae: str, host: str, port: int, timeout: float) -> bool:
     """A real DICOM verification (C-ECHO) with pynetdicom; True when the peer answers with Success."""
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
@@ -267,8 +296,7 @@ def c_echo(calling_ae: str, called_ae: str, host: str, port: int, timeout: float
             association.release()
 
 
-@blueprint.route("/xapi/pacs/<int:pacs_id>/status", methods=["GET"])
-def ping_pacs(pacs_id: int) -> Response:
+def _ping(pacs_id: int) -> Response:
     user = require_authenticated()
     current = state()
     with current.lock:
@@ -299,22 +327,49 @@ def ping_pacs(pacs_id: int) -> Response:
     return json_response(ping)
 
 
-@blueprint.route("/xapi/pacs/<int:pacs_id>/status/last", methods=["GET"])
-def last_ping(pacs_id: int) -> Response:
+def _last_ping(pacs_id: int) -> Response:
     require_admin()
     with state().lock:
         pings = state().pacs_pings.get(pacs_id) or []
         return json_response(pings[-1] if pings else None)
 
 
-@blueprint.route("/xapi/pacs/<int:pacs_id>/status/all", methods=["GET"])
-def all_pings(pacs_id: int) -> Response:
+def _all_pings(pacs_id: int) -> Response:
     require_admin()
     with state().lock:
         return json_response(list(state().pacs_pings.get(pacs_id) or []))
 
 
+def _for_revision(view: Callable[[int], Response], older: bool) -> Callable[[int], Response]:
+    """The view as a route of the current (DqrPacsApi) or the older (DicomQueryRetrieveApi) revision."""
+
+    def route(pacs_id: int) -> Response:
+        (_older_revision_only if older else _current_revision_only)()
+        return view(pacs_id)
+
+    return route
+
+
+# (current revision's rule, older revision's rule, view)
+PING_ROUTES = (
+    ("/xapi/pacs/<int:pacs_id>/status", "/xapi/dqr/pacsStatus/ping/<int:pacs_id>", _ping),
+    ("/xapi/pacs/<int:pacs_id>/status/last", "/xapi/dqr/pacsStatus/lastPing/<int:pacs_id>", _last_ping),
+    ("/xapi/pacs/<int:pacs_id>/status/all", "/xapi/dqr/pacsStatus/allPings/<int:pacs_id>", _all_pings),
+)
+for current_rule, older_rule, ping_view in PING_ROUTES:
+    for rule, older in ((current_rule, False), (older_rule, True)):
+        endpoint = ("legacy" if older else "current") + ping_view.__name__
+        blueprint.add_url_rule(rule, endpoint, _for_revision(ping_view, older), methods=["GET"])
+
+
 # --- availability ------------------------------------------------------------------------------------
+INCOMPLETE_INTERVAL = (
+    "Tried to check overlap for a PACS availability interval but did not supply the day of week, "
+    "start time, and end time."
+)
+INTERVAL_FIELDS = ("dayOfWeek", "availabilityStart", "availabilityEnd", "threads", "utilizationPercent")
+
+
 def _minutes(value: str) -> int:
     hours, _, minutes = value.partition(":")
     return int(hours) * 60 + int(minutes or 0)
@@ -326,11 +381,7 @@ def _interval(body: Any) -> dict[str, Any]:
     day = str(body.get("dayOfWeek") or "").upper()
     start, end = str(body.get("availabilityStart") or ""), str(body.get("availabilityEnd") or "")
     if day not in DAYS or not start or not end:
-        stop(
-            400,
-            "Tried to check overlap for a PACS availability interval but did not supply the day of week, "
-            "start time, and end time.",
-        )
+        stop(400, INCOMPLETE_INTERVAL)
     try:
         if _minutes(start) >= _minutes(end) and end != "00:00":
             stop(400, f"Availability start {start} is not before its end {end}")
@@ -362,8 +413,31 @@ def _overlaps(pacs_id: int, candidate: dict[str, Any], ignore_id: int | None = N
     return False
 
 
+def _add_interval(pacs_id: int, candidate: dict[str, Any], username: str) -> dict[str, Any]:
+    current = state()
+    find_pacs(pacs_id)
+    if _overlaps(pacs_id, candidate):
+        stop(
+            400,
+            f"User {username} tried to create an availability interval for PACS {pacs_id} but the "
+            "interval was invalid (probable overlap with existing interval).",
+        )
+    created = now_ms()
+    interval = {
+        "id": current.next_id(),
+        "pacsId": pacs_id,
+        **candidate,
+        "created": created,
+        "timestamp": created,
+        "disabled": 0,
+    }
+    current.pacs_availability[pacs_id][interval["id"]] = interval
+    return interval
+
+
 @blueprint.route("/xapi/pacs/<int:pacs_id>/availability", methods=["GET"])
 def list_availability(pacs_id: int) -> Response:
+    _current_revision_only()
     require_admin()
     with state().lock:
         grouped: dict[str, list[dict[str, Any]]] = {}
@@ -374,32 +448,16 @@ def list_availability(pacs_id: int) -> Response:
 
 @blueprint.route("/xapi/pacs/<int:pacs_id>/availability", methods=["POST"])
 def create_availability(pacs_id: int) -> Response:
+    _current_revision_only()
     user = require_admin()
     candidate = _interval(request_json())
-    current = state()
-    with current.lock:
-        find_pacs(pacs_id)
-        if _overlaps(pacs_id, candidate):
-            stop(
-                400,
-                f"User {user.username} tried to create an availability interval for PACS {pacs_id} but the "
-                "interval was invalid (probable overlap with existing interval).",
-            )
-        created = now_ms()
-        interval = {
-            "id": current.next_id(),
-            "pacsId": pacs_id,
-            **candidate,
-            "created": created,
-            "timestamp": created,
-            "disabled": 0,
-        }
-        current.pacs_availability[pacs_id][interval["id"]] = interval
-        return json_response(dict(interval))
+    with state().lock:
+        return json_response(dict(_add_interval(pacs_id, candidate, user.username)))
 
 
 @blueprint.route("/xapi/pacs/<int:pacs_id>/availability/validate", methods=["POST"])
 def validate_availability(pacs_id: int) -> Response:
+    _current_revision_only()
     require_admin()
     candidate = _interval(request_json())
     with state().lock:
@@ -415,6 +473,7 @@ def _find_interval(pacs_id: int, interval_id: int) -> dict[str, Any]:
 
 @blueprint.route("/xapi/pacs/<int:pacs_id>/availability/<int:interval_id>", methods=["GET"])
 def get_availability(pacs_id: int, interval_id: int) -> Response:
+    _current_revision_only()
     require_admin()
     with state().lock:
         return json_response(dict(_find_interval(pacs_id, interval_id)))
@@ -422,19 +481,12 @@ def get_availability(pacs_id: int, interval_id: int) -> Response:
 
 @blueprint.route("/xapi/pacs/<int:pacs_id>/availability/<int:interval_id>", methods=["PUT"])
 def update_availability(pacs_id: int, interval_id: int) -> Response:
+    _current_revision_only()
     require_admin()
     candidate = _interval(request_json())
     with state().lock:
         existing = _find_interval(pacs_id, interval_id)
-        fields = (
-            "dayOfWeek",
-            "availabilityStart",
-            "availabilityEnd",
-            "threads",
-            "utilizationPercent",
-            "enabled",
-        )
-        if all(existing[name] == candidate[name] for name in fields):
+        if all(existing[name] == candidate[name] for name in (*INTERVAL_FIELDS, "enabled")):
             return empty(304)
         if _overlaps(pacs_id, candidate, ignore_id=interval_id):
             stop(400, "The interval overlaps an existing interval.")
@@ -445,8 +497,117 @@ def update_availability(pacs_id: int, interval_id: int) -> Response:
 
 @blueprint.route("/xapi/pacs/<int:pacs_id>/availability/<int:interval_id>", methods=["DELETE"])
 def delete_availability(pacs_id: int, interval_id: int) -> Response:
+    _current_revision_only()
     require_admin()
     with state().lock:
         _find_interval(pacs_id, interval_id)
         del state().pacs_availability[pacs_id][interval_id]
+    return json_response(True)
+
+
+# --- availability, older revision (integer days, pacsId in the body) ----------------------------------
+def _legacy_day(value: Any) -> str | None:
+    """PacsAvailability.dayOfWeek as an int: 1 = MONDAY … 7 = SUNDAY; 0 or absent = not given."""
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        return None
+    number = int(value)
+    return DAYS[number - 1] if 1 <= number <= len(DAYS) else None
+
+
+def _legacy_interval(body: Any, username: str) -> tuple[int, dict[str, Any]]:
+    if not isinstance(body, dict):
+        stop(400, "Bad request: expected a PacsAvailability object")
+    day = _legacy_day(body.get("dayOfWeek"))
+    if day is None or not body.get("availabilityStart") or not body.get("availabilityEnd"):
+        stop(
+            400,
+            f"User {username} tried to create a PACS availability interval but did not supply the day of "
+            "week, start time, and end time.",
+        )
+    pacs_id = body.get("pacsId")
+    if isinstance(pacs_id, bool) or not str(pacs_id).isdigit():
+        stop(400, f"Bad request: pacsId {pacs_id!r} is not a PACS id")
+    return int(pacs_id), _interval({**body, "dayOfWeek": day})
+
+
+def _legacy_view(interval: dict[str, Any]) -> dict[str, Any]:
+    return {**interval, "dayOfWeek": DAYS.index(interval["dayOfWeek"]) + 1}
+
+
+def _legacy_find(interval_id: int) -> dict[str, Any]:
+    found = next(
+        (
+            intervals[interval_id]
+            for intervals in state().pacs_availability.values()
+            if interval_id in intervals
+        ),
+        None,
+    )
+    if found is None:
+        stop(404, f"No PACS availability entry exists for ID {interval_id}")
+    return found
+
+
+@blueprint.route("/xapi/dqr/pacsAvailability/window", methods=["POST"])
+def legacy_create_availability() -> Response:
+    _older_revision_only()
+    user = require_admin()
+    pacs_id, candidate = _legacy_interval(request_json(), user.username)
+    with state().lock:
+        return json_response(_legacy_view(_add_interval(pacs_id, candidate, user.username)))
+
+
+@blueprint.route("/xapi/dqr/pacsAvailability/conflictsExisting", methods=["POST"])
+def legacy_conflicts() -> Response:
+    _older_revision_only()
+    user = require_admin()
+    pacs_id, candidate = _legacy_interval(request_json(), user.username)
+    with state().lock:
+        return json_response(_overlaps(pacs_id, candidate))
+
+
+@blueprint.route("/xapi/dqr/pacsAvailability/windows/<int:pacs_id>", methods=["GET"])
+def legacy_list_availability(pacs_id: int) -> Response:
+    _older_revision_only()
+    require_admin()
+    with state().lock:
+        intervals = state().pacs_availability.get(pacs_id, {}).values()
+        return json_response([_legacy_view(interval) for interval in intervals])
+
+
+@blueprint.route("/xapi/dqr/pacsAvailability/window/<int:interval_id>", methods=["GET"])
+def legacy_get_availability(interval_id: int) -> Response:
+    _older_revision_only()
+    require_admin()
+    with state().lock:
+        return json_response(_legacy_view(_legacy_find(interval_id)))
+
+
+@blueprint.route("/xapi/dqr/pacsAvailability/window/<int:interval_id>", methods=["PUT"])
+def legacy_update_availability(interval_id: int) -> Response:
+    """Only the fields given and different are applied; nothing different → 304 (NotModifiedException)."""
+    _older_revision_only()
+    user = require_admin()
+    with state().lock:
+        existing = _legacy_find(interval_id)
+        body = request_json()
+        given = {key: value for key, value in body.items() if value not in (None, "", 0)}
+        merged = {**_legacy_view(existing), **given, "pacsId": existing["pacsId"]}  # no moves modelled
+        pacs_id, candidate = _legacy_interval(merged, user.username)
+        if all(existing[name] == candidate[name] for name in INTERVAL_FIELDS):
+            return empty(304)
+        if _overlaps(pacs_id, candidate, ignore_id=interval_id):
+            stop(400, "The interval overlaps an existing interval.")
+        existing.update(candidate)
+        existing["timestamp"] = now_ms()
+        return json_response(_legacy_view(existing))
+
+
+@blueprint.route("/xapi/dqr/pacsAvailability/window/<int:interval_id>", methods=["DELETE"])
+def legacy_delete_availability(interval_id: int) -> Response:
+    _older_revision_only()
+    require_admin()
+    with state().lock:
+        interval = _legacy_find(interval_id)
+        del state().pacs_availability[interval["pacsId"]][interval_id]
     return json_response(True)

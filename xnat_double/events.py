@@ -1,27 +1,52 @@
 """Event service: preferences and subscriptions, site-wide and per project.
 
-Sources (W18 = oncai/xnat 1.8.10.1, `…` = src/main/java/org/nrg/xnat/eventservice; the same code is in
-the 1.10 development tree of NrgXnat/xnat):
-- W18 …/rest/EventServiceRestApi.java: POST …/subscription → 201 text "<name>:<id>"; a subscription that
-  fails validation → 424 "Subscription format failed to validate.\n<reason>"; DELETE → 204;
-  activate/deactivate → 200. Site routes are Admin; project routes are Delete (owner) level, so a
-  non-owner gets 403 from the XAPI aspect; the project route forces project-ids to [project].
-- W18 …/services/impl/EventSubscriptionEntityServiceImpl.java validate(): the event type must be a
-  known event class; the event filter must exist; a payload-filter must be a bare JsonPath predicate
-  (no "$" prefix); the action key's provider must exist AND the action must be available — for
-  CommandActionProvider:<wrapperId> that is "enabled on the site" for a site-wide subscription and
-  "enabled for the project" (site AND project flags, CS …/services/impl/ContainerConfigServiceImpl.java)
-  for every project of the filter. Create and update are refused with 424 otherwise, which is why the
-  project enable must come first.
-- getSubscription() re-validates on every read and reports ``valid`` / ``validation-message``: a
-  subscription whose wrapper was disabled after it was created reads back ``valid: false``.
+Sources (NX = NrgXnat/xnat monorepo at 93d33cb, the 1.9 line;
+`…` = web/src/main/java/org/nrg/xnat/eventservice):
+- NX …/rest/EventServiceRestApi.java: POST …/subscription → 201 text "<name>:<id>"; a subscription that
+  fails validation → 424 "Subscription format failed to validate.\\n<reason>"; DELETE → 204;
+  activate/deactivate → 200. Site routes are Admin; project routes are Delete (owner) level (the XAPI
+  aspect answers 403 for others, 404 for an unknown project), and then:
+  - checkProjectSubscriptionAccess (create, update, activate, deactivate, delete on a project route):
+    the subscription's project-ids must contain the path project and the caller must be an admin or own
+    every listed project, else UnauthorizedException → 401 "Unauthorized.\\n<login> not authorized to
+    modify subscriptions for project(s): <ids|Site>". The create route does NOT rewrite project-ids;
+    the update route checks the subscription as it was before the update.
+  - checkReadProjectSubscriptionAccess (GET one on a project route): a site-wide subscription (no
+    project-ids) is readable from any project route; one for other projects → 401.
+  - project routes answer SubscriptionDisplay (…/model/SubscriptionDisplay.java, @JsonInclude(ALWAYS):
+    its nulls are written) with ``editable``; the project list holds the project's AND the site-wide
+    subscriptions (…/services/impl/EventSubscriptionEntityServiceImpl.java getSubscriptions(project)).
+  - POST /xapi/events/subscription/filter/validate (Authenticated) compiles a predicate: 200, or 424
+    "JsonPath format failed to validate.\\n<reason>" (handleFailedJsonPathValidation).
+- NX …/model/{SubscriptionCreator,ProjectSubscriptionCreator,Subscription}.java: a site create keeps
+  ``act-as-event-user`` (absent → false); ``Subscription.createOnProject`` always stores false (the
+  project creator has no such field, nor schedule). Absent ``attributes`` become {}.
+- NX …/model/{SubscriptionUpdate,Subscription,EventFilter}.java, updates: absent ``attributes`` → {} and
+  absent ``act-as-event-user`` → false are applied; ``name``, ``active``, ``action-key`` are kept when
+  absent; an absent ``event-filter`` keeps the old one; otherwise EventFilter.update keeps
+  ``name``, ``event-type``, ``status``, ``payload-filter``, ``filter-nodes`` when absent (so null does NOT
+  clear a payload filter; "" does) and REPLACES ``project-ids``, ``schedule``, ``schedule-description``
+  with what was sent (absent → null: a project subscription becomes site-wide).
+- NX …/services/impl/EventSubscriptionEntityServiceImpl.java validate(): the event type must be a known
+  event class; the event filter must exist; a non-empty payload-filter is compiled as
+  ``"$[?(" + filter + ")]"`` with Jayway JsonPath 2.8.0 (xnat_double/jsonpath.py) and must not start
+  with "$" or contain "$[?" — failures read "Could not compile jsonPath filter. <reason>"; the action
+  key's provider must exist AND the action must be available — for CommandActionProvider:<wrapperId>
+  that is "enabled on the site" for a site-wide subscription and "enabled for the project" (site AND
+  project flags, CS …/services/impl/ContainerConfigServiceImpl.java) for every project of the filter.
+  Two of its messages concatenate ``"text " + value != null ? value : "unknown"``, which Java parses as
+  ``("text " + value) != null ? …``: the message is the bare value (event type, action key), and so it
+  is here. The status is not checked against the event's statuses.
+- getSubscription() re-validates on every read: ``valid`` true with no ``validation-message`` (null, so
+  NON_NULL leaves it out), or ``valid`` false with the reason.
 - createSubscription(): a blank name becomes "<action> on <event> <status> for <project|Site>" (then
   " v2", " v3", … until unused); given names are NOT checked for uniqueness.
-- The event service starts DISABLED (W18 …/services/EventServicePrefsBean.java, enabled default false):
+- The event service starts DISABLED (…/services/EventServicePrefsBean.java, enabled default false):
   PUT /xapi/events/prefs {"enabled": true} first. While disabled, create/get/update/delete fail with
   SubscriptionAccessException "Event Service disabled." (no handler → 500) and the lists answer 200
   with an empty body (getSubscriptions returns null).
-- W18 …/model/Subscription.java: ``created`` is "yyyy-MM-dd HH:mm:ss z" in UTC.
+- …/model/Subscription.java: ``created`` is "yyyy-MM-dd HH:mm:ss z" in UTC; ``custom-listener-id`` is
+  @JsonIgnore (never written).
 """
 
 from __future__ import annotations
@@ -37,6 +62,7 @@ from .common import (
     current_user,
     empty,
     json_response,
+    omit_nulls,
     require_admin,
     require_authenticated,
     state,
@@ -45,7 +71,8 @@ from .common import (
     xapi_project,
 )
 from .containers import ACTION_PROVIDER, wrapper_enabled_for
-from .state import Project
+from .jsonpath import InvalidPathError, compile_payload_filter
+from .state import Project, User
 
 blueprint = Blueprint("events", __name__)
 
@@ -64,11 +91,20 @@ EVENT_STATUSES: dict[str, tuple[str, ...]] = {
 }
 LOGGING_PROVIDER = "org.nrg.xnat.eventservice.actions.EventServiceLoggingAction"
 KNOWN_PROVIDERS = (ACTION_PROVIDER, LOGGING_PROVIDER)
-UPDATABLE = ("name", "active", "action-key", "attributes", "act-as-event-user", "event-filter")
+# EventFilter.update: kept when the update leaves them out, or replaced by what was sent.
+FILTER_KEPT_WHEN_ABSENT = ("name", "event-type", "status", "payload-filter", "filter-nodes")
+FILTER_REPLACED = ("project-ids", "schedule", "schedule-description")
+DOLLAR_MESSAGE = (
+    '"Payload JsonPath filter contains $ or $[?. Filter string should include only predicate path."'
+)
+
+
+class SubscriptionValidationError(Exception):
+    """SubscriptionValidationException: its message is what getSubscription reports as invalid."""
 
 
 def _failed(reason: str) -> None:
-    stop(424, f"Subscription format failed to validate.\n{reason}")
+    raise SubscriptionValidationError(reason)
 
 
 def _body() -> dict[str, Any]:
@@ -81,31 +117,41 @@ def _body() -> dict[str, Any]:
     return body
 
 
+def project_ids(subscription: dict[str, Any]) -> list[str]:
+    return list(subscription["event-filter"].get("project-ids") or [])
+
+
+def validation_error(subscription: dict[str, Any]) -> str | None:
+    """EventSubscriptionEntityServiceImpl.validate(): the reason it would refuse, or None."""
+    try:
+        _validate(subscription)
+    except SubscriptionValidationError as failure:
+        return str(failure)
+    return None
+
+
 def _validate(subscription: dict[str, Any]) -> None:
-    """EventSubscriptionEntityServiceImpl.validate(): end with the 424 XNAT would send."""
-    event_filter = subscription["event-filter"]
-    if not event_filter.get("event-type"):
-        _failed("Missing Event Filter")
-    event_type = str(event_filter["event-type"])
+    event_filter = subscription.get("event-filter")
+    event_type = str((event_filter or {}).get("event-type") or "")
     short = event_type.removeprefix(EVENT_PACKAGE)
     if not event_type.startswith(EVENT_PACKAGE) or short not in EVENT_STATUSES:
-        _failed(f"Could not load Event class: {event_type}")
-    status = event_filter.get("status")
-    if status is not None and status not in EVENT_STATUSES[short]:
-        _failed(f"Event {short} has no status {status}; it has {list(EVENT_STATUSES[short])}.")
-    payload_filter = str(event_filter.get("payload-filter") or "")
-    if payload_filter.startswith("$") or "$[?" in payload_filter:
-        _failed(
-            "Payload JsonPath filter contains $ or $[?. Filter string should include only predicate path."
-        )
-    if not isinstance(event_filter.get("project-ids"), list):
-        _failed("event-filter.project-ids must be a list.")
-    reason = _action_unavailable(str(subscription.get("action-key") or ""), event_filter["project-ids"])
+        _failed(event_type)  # "Could not load Event class: " + eventType != null ? … : the bare type
+    if event_filter is None:
+        _failed("Missing Event Filter")
+    payload_filter = event_filter.get("payload-filter")
+    if payload_filter:
+        try:
+            compile_payload_filter(str(payload_filter))
+        except InvalidPathError as error:
+            _failed(f"Could not compile jsonPath filter. {error}")
+        if str(payload_filter).startswith("$") or "$[?" in str(payload_filter):
+            _failed(f"Could not compile jsonPath filter. {DOLLAR_MESSAGE}")
+    reason = _action_unavailable(str(subscription.get("action-key") or ""), project_ids(subscription))
     if reason:
         _failed(reason)
 
 
-def _action_unavailable(action_key: str, project_ids: list[str]) -> str | None:
+def _action_unavailable(action_key: str, projects: list[str]) -> str | None:
     """Why ActionManager.validateAction fails for this key and these projects, or None."""
     provider, _, action_id = action_key.partition(":")
     if provider not in KNOWN_PROVIDERS or not action_id:
@@ -113,16 +159,16 @@ def _action_unavailable(action_key: str, project_ids: list[str]) -> str | None:
     if provider != ACTION_PROVIDER:
         return None
     wrapper_id = int(action_id) if action_id.isdigit() else -1
-    for project_id in project_ids or [None]:
+    for project_id in projects or [None]:
         if not wrapper_enabled_for(wrapper_id, project_id):
-            scope = f"project {project_id}" if project_id else "the site"
-            return f"Could not validate Action: {action_key}\nAction not available for {scope}."
+            # "Could not validate Action Provider Class " + key != null ? key : … is the bare key.
+            return f"Could not validate Action: {action_key}\n{action_key}"
     return None
 
 
 def _with_validity(subscription: dict[str, Any]) -> dict[str, Any]:
     """getSubscription(): validity is worked out again on every read."""
-    reason = _action_unavailable(subscription["action-key"], subscription["event-filter"]["project-ids"])
+    reason = validation_error(subscription)
     return {**subscription, "valid": reason is None, "validation-message": reason}
 
 
@@ -135,7 +181,7 @@ def _generated_name(subscription: dict[str, Any]) -> str:
     event_filter = subscription["event-filter"]
     event = re.sub(r"(?<!^)(?=[A-Z])", " ", event_filter["event-type"].removeprefix(EVENT_PACKAGE))
     status = f" {event_filter['status']}" if event_filter.get("status") else ""
-    projects = event_filter["project-ids"]
+    projects = project_ids(subscription)
     scope = "Site" if not projects else projects[0] if len(projects) == 1 else "Multiple Projects"
     base = f"{action} on {event}{status} for {scope}"
     taken = {s["name"] for s in state().subscriptions.values()}
@@ -145,30 +191,50 @@ def _generated_name(subscription: dict[str, Any]) -> str:
     return name
 
 
-def _normalise(body: dict[str, Any], project: Project | None) -> dict[str, Any]:
-    event_filter = dict(body.get("event-filter") or {})
-    if project is not None:
-        event_filter["project-ids"] = [project.id]
-    defaults = {
-        "name": None,
-        "project-ids": [],
-        "status": None,
-        "payload-filter": None,
-        "filter-nodes": {},
-        "schedule": None,
-        "schedule-description": None,
+def _created(body: dict[str, Any], on_project: bool) -> dict[str, Any]:
+    """Subscription.create (site) or Subscription.createOnProject (project) from the creator body."""
+    creator_filter = body.get("event-filter")
+    if not isinstance(creator_filter, dict):  # EventFilter.create(null) dereferences it
+        stop(500, "java.lang.NullPointerException")
+    event_filter = {
+        "name": creator_filter.get("name"),
+        "event-type": creator_filter.get("event-type"),
+        "project-ids": creator_filter.get("project-ids"),
+        "status": creator_filter.get("status"),
+        "schedule": None if on_project else creator_filter.get("schedule"),
+        "schedule-description": None if on_project else creator_filter.get("schedule-description"),
+        "payload-filter": creator_filter.get("payload-filter"),
+        "filter-nodes": creator_filter.get("filter-nodes"),
     }
-    for key, value in defaults.items():
-        event_filter.setdefault(key, value)
     return {
         "name": body.get("name"),
         "active": body.get("active", True) is not False,
         "action-key": body.get("action-key"),
         "attributes": body.get("attributes") or {},
-        "act-as-event-user": bool(body.get("act-as-event-user", False)),
+        "act-as-event-user": False if on_project else bool(body.get("act-as-event-user") or False),
         "event-filter": event_filter,
-        "custom-listener-id": body.get("custom-listener-id"),
     }
+
+
+def _updated(subscription: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Subscription.update(SubscriptionUpdate.create(...)), with EventFilter.update for the filter."""
+    updated = dict(subscription)
+    for key in ("name", "active", "action-key"):
+        if update.get(key) is not None:
+            updated[key] = update[key]
+    updated["active"] = updated["active"] is not False
+    updated["attributes"] = update.get("attributes") or {}  # absent → {} (SubscriptionUpdate.create)
+    updated["act-as-event-user"] = bool(update.get("act-as-event-user") or False)  # absent → false
+    new_filter = update.get("event-filter")
+    if isinstance(new_filter, dict):
+        event_filter = dict(subscription["event-filter"])
+        for key in FILTER_KEPT_WHEN_ABSENT:
+            if new_filter.get(key) is not None:
+                event_filter[key] = new_filter[key]
+        for key in FILTER_REPLACED:
+            event_filter[key] = new_filter.get(key)
+        updated["event-filter"] = event_filter
+    return updated
 
 
 def _project_for(project_id: str | None) -> Project | None:
@@ -184,12 +250,55 @@ def _require_enabled() -> None:
         stop(500, "Event Service disabled.")
 
 
-def _find(subscription_id: int, project: Project | None) -> dict[str, Any]:
+def _find(subscription_id: int) -> dict[str, Any]:
     _require_enabled()
     subscription = state().subscriptions.get(subscription_id)
-    if subscription is None or (project and project.id not in subscription["event-filter"]["project-ids"]):
+    if subscription is None:
         stop(404, f"No subscription with ID {subscription_id}")
     return subscription
+
+
+def _owns_all(user: User, projects: list[str]) -> bool:
+    current = state()
+    return all(
+        project in current.projects and current.projects[project].role_of(user.username) == "owner"
+        for project in projects
+    )
+
+
+def _check_modify_access(subscription: dict[str, Any], project: Project | None) -> None:
+    """checkProjectSubscriptionAccess, on project routes only (site routes are Admin already)."""
+    if project is None:
+        return
+    user = current_user()
+    projects = project_ids(subscription)
+    if not projects or project.id not in projects or not (user.is_admin or _owns_all(user, projects)):
+        scope = ",".join(projects) if projects else "Site"
+        message = f"{user.username} not authorized to modify subscriptions for project(s): {scope}"
+        stop(401, f"Unauthorized.\n{message}")
+
+
+def _check_read_access(subscription: dict[str, Any], project: Project | None) -> None:
+    """checkReadProjectSubscriptionAccess: site-wide ones and the project's own are readable."""
+    projects = project_ids(subscription)
+    if project is None or not projects or project.id in projects:
+        return
+    login = current_user().username
+    stop(401, f"Unauthorized.\n{login} not authorized to read subscriptions for other projects")
+
+
+def _render(subscription: dict[str, Any], project: Project | None) -> Response:
+    """Subscription (NON_NULL) on site routes; SubscriptionDisplay (@JsonInclude ALWAYS, ``editable``)
+    on project routes, whose nested EventFilter still leaves its nulls out."""
+    if project is None:
+        return json_response(subscription)
+    return json_response(_display(subscription, project), keep_nulls=True)
+
+
+def _display(subscription: dict[str, Any], project: Project) -> dict[str, Any]:
+    display = {**subscription, "event-filter": omit_nulls(subscription["event-filter"])}
+    display["editable"] = project_ids(subscription) == [project.id]
+    return display
 
 
 # --- preferences -------------------------------------------------------------------------------------
@@ -209,14 +318,28 @@ def put_prefs() -> Response:
     return empty()
 
 
+@blueprint.route("/xapi/events/subscription/filter/validate", methods=["POST"])
+def validate_filter() -> Response:
+    """validateFilterJsonPathPredicate: the raw body is the predicate (@RequestBody String)."""
+    require_authenticated()
+    try:
+        compile_payload_filter(request.get_data(as_text=True))
+    except InvalidPathError as error:
+        stop(424, f"JsonPath format failed to validate.\n{error}")
+    return empty()
+
+
 # --- subscriptions -----------------------------------------------------------------------------------
 def _create(project_id: str | None) -> Response:
     current = state()
     with current.lock:
         project = _project_for(project_id)
+        subscription = _created(_body(), on_project=project is not None)
+        _check_modify_access(subscription, project)
         _require_enabled()
-        subscription = _normalise(_body(), project)
-        _validate(subscription)
+        reason = validation_error(subscription)
+        if reason:
+            stop(424, f"Subscription format failed to validate.\n{reason}")
         if not str(subscription["name"] or "").strip():
             subscription["name"] = _generated_name(subscription)
         subscription["id"] = current.next_id()
@@ -231,45 +354,47 @@ def _list(project_id: str | None) -> Response:
         project = _project_for(project_id)
         if not state().event_prefs.get("enabled"):
             return empty()
-        found = [
-            _with_validity(s)
-            for s in state().subscriptions.values()
-            if project is None or project.id in s["event-filter"]["project-ids"]
-        ]
-        if project is not None:  # SubscriptionDisplay: may this project edit it?
-            found = [{**s, "editable": s["event-filter"]["project-ids"] == [project.id]} for s in found]
-        return json_response(found)
+        found = [_with_validity(s) for s in state().subscriptions.values()]
+        if project is None:
+            return json_response(found)
+        mine = [s for s in found if not project_ids(s) or project.id in project_ids(s)]
+        return json_response([_display(s, project) for s in mine], keep_nulls=True)
 
 
 def _get(subscription_id: int, project_id: str | None) -> Response:
     with state().lock:
-        return json_response(_with_validity(_find(subscription_id, _project_for(project_id))))
+        project = _project_for(project_id)
+        subscription = _find(subscription_id)
+        _check_read_access(subscription, project)
+        return _render(_with_validity(subscription), project)
 
 
 def _update(subscription_id: int, project_id: str | None) -> Response:
     with state().lock:
         project = _project_for(project_id)
-        subscription = _find(subscription_id, project)
-        body = _body()
-        updated = dict(subscription)
-        for key in UPDATABLE:
-            if body.get(key) is not None:
-                updated[key] = body[key]
-        updated.update(_normalise(updated, project))
-        _validate(updated)
+        subscription = _find(subscription_id)
+        updated = _updated(subscription, _body())
+        _check_modify_access(subscription, project)  # the subscription as it was
+        reason = validation_error(updated)
+        if reason:
+            stop(424, f"Subscription format failed to validate.\n{reason}")
         state().subscriptions[subscription_id] = updated
     return empty()
 
 
 def _set_active(subscription_id: int, project_id: str | None, active: bool) -> Response:
     with state().lock:
-        _find(subscription_id, _project_for(project_id))["active"] = active
+        project = _project_for(project_id)
+        subscription = _find(subscription_id)
+        _check_modify_access(subscription, project)
+        subscription["active"] = active
     return empty()
 
 
 def _delete(subscription_id: int, project_id: str | None) -> Response:
     with state().lock:
-        _find(subscription_id, _project_for(project_id))
+        project = _project_for(project_id)
+        _check_modify_access(_find(subscription_id), project)
         del state().subscriptions[subscription_id]
     return empty(204)
 

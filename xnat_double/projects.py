@@ -16,9 +16,12 @@ Sources (W18 = oncai/xnat 1.8.10.1, `…` = src/main/java/org/nrg):
   login, firstname, lastname, email of ENABLED members only; GET /users/true (route attribute
   DISPLAY_HIDDEN_USERS, …/restlet/XNATApplication.java) includes disabled accounts;
   ?includeAllDataAccess=true adds the ALL_DATA_ADMIN group.
-- …/xnat/restlet/resources/ProjectMemberResource.java: PUT/DELETE /users/{group}/{user[,user]}; group as
-  P_owner, owner or Owners; caller needs delete (owner) access, else 403; unknown group 404; guest 412.
-  XNAT keeps a user in one group of a project: adding moves them.
+- NX web/.../restlet/resources/ProjectMemberResource.java: PUT/DELETE /users/{group}/{user[ , user]};
+  group as P_owner, owner or Owners; caller needs delete (owner) access, else 403; unknown group 404;
+  guest 412. Ids are split on "\\s+,\\s+"; each is tried as xdat_user_id (numeric), login, then e-mail.
+  The answer is the member table as JSON whatever the Accept header (the resource's first variant,
+  SecureResource.returnDefaultRepresentation); ``?format=`` picks another. XNAT keeps a user in one
+  group of a project: adding moves them.
 - …/xnat/restlet/resources/ProjectAccessibilityResource.java: GET text, PUT /accessibility/{level}.
 """
 
@@ -216,6 +219,7 @@ def delete_project(project_id: str) -> Response:
         project = find_project(project_id)
         if not can_delete_project(current_user(), project):
             stop_tomcat(403, f"Cannot delete project {project_id}")
+        current.archive.delete_project(current, project_id, request.args.get("removeFiles"))
         current.delete_project(project_id)
     return empty()
 
@@ -327,20 +331,33 @@ def change_members(project_id: str, group: str, users: str) -> Response:
         role = resolve_role(project, group)
         if role is None:
             stop_tomcat(404, f"Unknown group {group} for project {project_id}")
-        for name in [n for n in users.split(",") if n]:
-            user = current.users.get(name) or _user_by_id(name)
-            if user is None:
-                # XNAT e-mails an invitation (PAR) to unknown users; the double records nothing.
-                continue
-            if request.method == "PUT":
-                current.set_member(project, role, user.username)
-            else:
-                current.remove_member(project, user.username, role)
+        for ident in member_ids(users):
+            # Unknown ids get an e-mailed invitation (PAR) in XNAT; the double records nothing.
+            for user in find_members(ident):
+                if request.method == "PUT":
+                    current.set_member(project, role, user.username)
+                else:
+                    current.remove_member(project, user.username, role)
         rows = member_rows(project)
-    return result_set(rows, title="Projects")
+    # returnDefaultRepresentation(): the first variant (JSON) unless ?format= asks for another.
+    return result_set(rows, title="Projects", default_format="json")
 
 
-def _user_by_id(value: str) -> User | None:
-    if not value.isdigit():
-        return None
-    return next((u for u in state().users.values() if u.id == int(value)), None)
+def member_ids(parameter: str) -> list[str]:
+    """ProjectMemberResource: USER_ID is split on "\\s+,\\s+" (spaces around the comma) when it has a
+    comma; "alice,bob" is one (unknown) id."""
+    return re.split(r"\s+,\s+", parameter) if "," in parameter else [parameter]
+
+
+def find_members(ident: str) -> list[User]:
+    """findGroupMember: a numeric id as xdat_user_id first, then the login, then every user whose
+    e-mail it is."""
+    users = state().users.values()
+    if ident.isdigit():
+        by_id = next((u for u in users if u.id == int(ident)), None)
+        if by_id is not None:
+            return [by_id]
+    by_login = state().users.get(ident)
+    if by_login is not None:
+        return [by_login]
+    return [u for u in users if u.email and u.email == ident]

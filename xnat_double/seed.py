@@ -11,11 +11,14 @@ projects:
      owners: [bob], members: [carol], collaborators: []}
 receivers: []                    # optional: replaces the DICOM receivers (default: XNAT:8104)
 event_prefs: {enabled: true}     # optional: the event service starts disabled, as in XNAT
+archive: []                      # optional: subjects, sessions, scans, files (xnat_double/archive_seed.py)
+prearchive: []                   # optional: sessions waiting in the prearchive (same module)
 double:                          # optional behaviour switches of the double
   dqr_api: settings              # "settings" | "legacy" | "both" (default): which DQR settings route exists
   docker_server: null            # no Docker server configured (default: the "Local socket" server)
   docker_ping: false             # GET /xapi/docker/server/ping fails with 424
   echo_timeout: 2                # seconds for the C-ECHO of GET /xapi/pacs/{id}/status
+  xnat_version: "1.10"           # "1.8" | "1.9" (default) | "1.10": release-specific behaviour
 ```
 """
 
@@ -26,11 +29,13 @@ from typing import Any
 
 import yaml
 
+from .archive_seed import apply_archive_seed, apply_prearchive_seed
 from .state import (
     DEFAULT_DOCKER_SERVER,
     DQR_API_CHOICES,
     PROJECT_ROLES,
     RECEIVER_DEFAULTS,
+    XNAT_VERSIONS,
     DoubleState,
     Project,
     now_ms,
@@ -39,6 +44,7 @@ from .state import (
 
 SEED_KEYS = frozenset(
     {"site_config", "users", "projects", "double", "plugins", "build_info", "receivers", "event_prefs"}
+    | {"archive", "prearchive"}  # subjects, sessions, scans, files: xnat_double/archive_seed.py
 )
 USER_FIELDS = {
     "firstName": "first_name",
@@ -86,6 +92,8 @@ def apply_seed(state: DoubleState, seed: dict[str, Any]) -> None:
             else:
                 state.plugins[plugin_id] = {"id": plugin_id, **plugin}
         state.options.build_info.update(seed.get("build_info") or {})
+        apply_archive_seed(state, seed.get("archive") or [])
+        apply_prearchive_seed(state, seed.get("prearchive") or [])
 
 
 def _apply_receivers(state: DoubleState, receivers: list[dict[str, Any]]) -> None:
@@ -107,6 +115,12 @@ def _apply_receivers(state: DoubleState, receivers: list[dict[str, Any]]) -> Non
 
 
 def _apply_options(state: DoubleState, options: dict[str, Any]) -> None:
+    if "xnat_version" in options:
+        version = str(options["xnat_version"])
+        if version not in XNAT_VERSIONS:
+            raise SeedError(f"double.xnat_version: {version!r} is not one of {list(XNAT_VERSIONS)}")
+        state.options.xnat_version = version
+        state.options.build_info["version"] = XNAT_VERSIONS[version]
     dqr_api = options.get("dqr_api")
     if dqr_api is not None:
         if dqr_api not in DQR_API_CHOICES:

@@ -10,7 +10,11 @@ Source: W18 src/main/java/org/nrg/xapi/rest/settings/SiteConfigApi.java (oncai/x
   not strict"); it then appears in the admin GET. Clients that want to reject typos must compare with
   GET /xapi/siteConfig first. With "initialized": true on an uninitialised site every other key is set
   first and initialized last; before initialisation "adminEmail" is also written to the admin and
-  guest accounts (EMAIL_UPDATE). JSON null leaves a key unchanged (WM behaviour; 1.8 fails with 500).
+  guest accounts (EMAIL_UPDATE). A JSON null depends on the release (seed double.xnat_version):
+  1.8 and 1.9 (NX web/src/main/java/org/nrg/xapi/rest/settings/SiteConfigApi.java
+  setSiteConfigProperties) call ``value.getClass()`` on it: NullPointerException → 500, after the keys
+  before it in the body were already set; 1.10 leaves the key unchanged (WM, as the REST contract
+  describes).
 - GET /{property}: the bare JSON value, or 404 "No site configuration property named X"; keys the
   caller may not read → 403 (SiteConfigPreferenceXapiAuthorization).
 - POST /{property} (Admin; text/plain or JSON): the body is read as a raw String — a JSON string body
@@ -85,8 +89,10 @@ def store(values: dict[str, Any]) -> None:
     for name, value in values.items():
         if initializing and name == "initialized":
             continue
-        if value is None:  # WM SiteConfigApi: JSON null means "leave unchanged"
-            continue
+        if value is None:
+            if current.options.xnat_version != "1.10":
+                stop(500, "Internal server error: java.lang.NullPointerException")
+            continue  # 1.10: JSON null means "leave unchanged"
         config[name] = coerce(name, value, config)
     if initializing:
         config["initialized"] = True

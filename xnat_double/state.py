@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .archive_model import ArchiveStore
 from .site_config_defaults import DEFAULT_SITE_CONFIG
 
 PROJECT_ROLES = ("owner", "member", "collaborator")
@@ -23,6 +24,12 @@ ROLE_DISPLAY_NAMES = {"owner": "Owners", "member": "Members", "collaborator": "C
 # DQR API revision the double exposes: "settings" = current /xapi/dqr/settings only,
 # "legacy" = the older bare /xapi/dqr only, "both" = both routes.
 DQR_API_CHOICES = ("settings", "legacy", "both")
+
+# XNAT release lines whose REST behaviour the double tells apart (seed double.xnat_version), with the
+# build version each reports in /xapi/siteConfig/buildInfo. The default is 1.9, the line of the
+# NrgXnat/xnat source the double follows.
+XNAT_VERSIONS: dict[str, str] = {"1.8": "1.8.10.1", "1.9": "1.9.2", "1.10": "1.10.0"}
+DEFAULT_XNAT_VERSION = "1.9"
 
 DEFAULT_BUILD_INFO: dict[str, Any] = {
     "version": "1.9.2",
@@ -247,6 +254,7 @@ class Project:
 @dataclass
 class DoubleOptions:
     dqr_api: str = "both"
+    xnat_version: str = DEFAULT_XNAT_VERSION
     build_info: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_BUILD_INFO))
     # Timeout in seconds of the real C-ECHO done by GET /xapi/pacs/{id}/status.
     echo_timeout: float = 5.0
@@ -293,6 +301,8 @@ class DoubleState:
         self.event_prefs: dict[str, Any] = {"enabled": False}
         self.subscriptions: dict[int, dict[str, Any]] = {}
         self.plugins: dict[str, dict[str, Any]] = {key: dict(value) for key, value in DEFAULT_PLUGINS.items()}
+        # Subjects, sessions, scans, resources, files and the prearchive (xnat_double/archive_model.py).
+        self.archive = ArchiveStore()
 
     def add_default_receiver(self) -> None:
         """XNAT's first start creates receiver XNAT:8104 (DicomSCPInstance.createDefault)."""

@@ -255,8 +255,12 @@ class XnatAPI:
         return self._write("DELETE", routes.path(routes.PACS, id=pacs_id), expected=(200, 204))
 
     def list_pacs_availability(self, pacs_id):
-        """Availability windows as a flat list (XNAT may group them by day)."""
-        windows = self._get_json(routes.path(routes.PACS_AVAILABILITY, id=pacs_id)) or []
+        """Availability windows as a flat list (XNAT may group them by day); None when the route is not
+        there (404: an older DQR release, see :meth:`has_older_dqr_availability_api`)."""
+        response = self._get(routes.path(routes.PACS_AVAILABILITY, id=pacs_id), expected=(200, 404))
+        if response.status == 404:
+            return None
+        windows = response.json() or []
         if isinstance(windows, dict):
             windows = [w for day in windows.values() for w in (day if isinstance(day, list) else [day])]
         return [window for window in windows if isinstance(window, dict)]
@@ -266,9 +270,19 @@ class XnatAPI:
             "POST", routes.path(routes.PACS_AVAILABILITY, id=pacs_id), json_body=window, expected=(200, 201)
         )
 
+    def has_older_dqr_availability_api(self):
+        """True when the DQR plugin is the older release that keeps availability windows under
+        /xapi/dqr/pacsAvailability (integer days); such a release answers the probe with a list."""
+        probe = routes.path(routes.LEGACY_PACS_AVAILABILITY, id=0)
+        return self._get(probe, expected=(200, 404)).status == 200
+
     def echo_pacs(self, pacs_id):
-        """XNAT C-ECHOes the PACS; returns its answer (``successful``, ``pingTime``, ...)."""
-        return self._get_json(routes.path(routes.PACS_STATUS, id=pacs_id)) or {}
+        """XNAT C-ECHOes the PACS; returns its answer (``successful``, ``pingTime``, ...). Older DQR
+        releases ping at /xapi/dqr/pacsStatus/ping/{id}, which is tried when the current route is 404."""
+        response = self._get(routes.path(routes.PACS_STATUS, id=pacs_id), expected=(200, 404))
+        if response.status == 404:
+            response = self._get(routes.path(routes.LEGACY_PACS_PING, id=pacs_id))
+        return response.json() or {}
 
     # --- container service --------------------------------------------------------------------------
     def get_docker_server(self):
@@ -325,38 +339,39 @@ class XnatAPI:
         return self._write("PUT", routes.EVENT_PREFS, json_body=prefs)
 
     def list_subscriptions(self):
+        """Every subscription; None without the event service, or while it is disabled (empty body)."""
         return self._get_optional_json(routes.SUBSCRIPTIONS, absent=routes.NOT_INSTALLED)
 
-    @staticmethod
-    def _subscription_base(project):
-        if project:
-            return routes.path(routes.PROJECT_SUBSCRIPTION_BASE, project=project)
-        return routes.SITE_SUBSCRIPTION_BASE
+    def get_subscription(self, subscription_id):
+        return self._get_json(routes.path(routes.SUBSCRIPTION, id=subscription_id))
 
-    def _subscription_path(self, project, subscription_id):
-        return "%s/subscription/%s" % (
-            self._subscription_base(project),
-            routes.path("{id}", id=subscription_id),
-        )
-
-    def get_subscription(self, subscription_id, project=None):
-        return self._get_json(self._subscription_path(project, subscription_id))
-
-    def create_subscription(self, body, project=None):
-        """Create a subscription; returns its new id (None in check mode)."""
-        path = "%s/subscription" % self._subscription_base(project)
-        response = self._write("POST", path, json_body=body, expected=(200, 201))
+    def create_subscription(self, body):
+        """Create a subscription on the site route (project ones name their project in project-ids);
+        returns its new id (None in check mode)."""
+        response = self._write("POST", routes.SUBSCRIPTION_CREATE, json_body=body, expected=(200, 201))
         return None if response is None else routes.parse_created_id(response.text)
 
-    def update_subscription(self, subscription_id, body, project=None):
-        return self._write("PUT", self._subscription_path(project, subscription_id), json_body=body)
+    def update_subscription(self, subscription_id, body):
+        return self._write("PUT", routes.path(routes.SUBSCRIPTION, id=subscription_id), json_body=body)
 
-    def set_subscription_active(self, subscription_id, active, project=None):
-        path = self._subscription_path(project, subscription_id) + ("/activate" if active else "/deactivate")
-        return self._write("POST", path)
+    def set_subscription_active(self, subscription_id, active):
+        template = routes.SUBSCRIPTION_ACTIVATE if active else routes.SUBSCRIPTION_DEACTIVATE
+        return self._write("POST", routes.path(template, id=subscription_id))
 
-    def delete_subscription(self, subscription_id, project=None):
-        return self._write("DELETE", self._subscription_path(project, subscription_id), expected=(200, 204))
+    def delete_subscription(self, subscription_id):
+        path = routes.path(routes.SUBSCRIPTION, id=subscription_id)
+        return self._write("DELETE", path, expected=(200, 204))
+
+    def check_payload_filter(self, predicate):
+        """XNAT's own JsonPath compile of a payload filter. Not a write, but a POST: modules skip it in
+        check mode. Returns ``(checked, reason)``: ``checked`` is False when this XNAT has no such
+        route (404, before 1.9); ``reason`` is XNAT's message when the predicate does not compile."""
+        response = self.client.request(
+            "POST", routes.PAYLOAD_FILTER_VALIDATE, text_body=predicate, expected=(200, 404, 424)
+        )
+        if response.status == 404:
+            return False, None
+        return True, (response.text.strip() or "does not compile") if response.status == 424 else None
 
     # --- read-only areas that may not be installed ----------------------------------------------------
     def list_if_installed(self, area):

@@ -66,6 +66,9 @@ PACS_LIST = "/xapi/pacs"
 PACS = "/xapi/pacs/{id}"
 PACS_AVAILABILITY = "/xapi/pacs/{id}/availability"
 PACS_STATUS = "/xapi/pacs/{id}/status"
+# The older DicomQueryRetrieveApi (DQR 03e377aa) pings and keeps availability under /xapi/dqr.
+LEGACY_PACS_PING = "/xapi/dqr/pacsStatus/ping/{id}"
+LEGACY_PACS_AVAILABILITY = "/xapi/dqr/pacsAvailability/windows/{id}"
 
 # --- container service (DockerRestApi, CommandRestApi, CommandConfigurationRestApi) ----------------
 DOCKER_SERVER = "/xapi/docker/server"
@@ -75,10 +78,15 @@ WRAPPER_SITE = "/xapi/commands/{id}/wrappers/{wrapper}"
 WRAPPER_PROJECT = "/xapi/projects/{project}/commands/{id}/wrappers/{wrapper}"
 
 # --- event service (EventServiceRestApi) -----------------------------------------------------------
+# Subscriptions are written through the site routes (Admin), as NRG's own client does: the project
+# routes store act-as-event-user false on create and refuse (401) subscriptions of other projects.
 EVENT_PREFS = "/xapi/events/prefs"
 SUBSCRIPTIONS = "/xapi/events/subscriptions"
-SITE_SUBSCRIPTION_BASE = "/xapi/events"
-PROJECT_SUBSCRIPTION_BASE = "/xapi/projects/{project}/events"
+SUBSCRIPTION_CREATE = "/xapi/events/subscription"
+SUBSCRIPTION = "/xapi/events/subscription/{id}"
+SUBSCRIPTION_ACTIVATE = "/xapi/events/subscription/{id}/activate"
+SUBSCRIPTION_DEACTIVATE = "/xapi/events/subscription/{id}/deactivate"
+PAYLOAD_FILTER_VALIDATE = "/xapi/events/subscription/filter/validate"  # XNAT 1.9: compiles a JsonPath
 
 # Answers that mean "the plugin that serves this area is not installed" (or not ready).
 NOT_INSTALLED = (404, 424)
@@ -138,3 +146,19 @@ def project_role(group_id, project_id):
     """``owner`` from the group id ``CARDIO01_owner`` (a custom group id is returned as it is)."""
     prefix = "%s_" % project_id
     return group_id[len(prefix) :] if group_id.startswith(prefix) else group_id
+
+
+# --- DQR query and import (DicomQueryRetrieveApi) and the prearchive (Restlet: PrearcSessionListResource,
+#     services/Archiver, the experiments listing). See xnat-data-lifecycle.md §2.1. ----------------------
+DQR_QUERY_STUDIES = "/xapi/dqr/query/studies"
+DQR_QUERY_SERIES = "/xapi/dqr/query/series"
+DQR_IMPORT = "/xapi/dqr/import"
+DQR_IMPORT_QUEUE = "/xapi/dqr/import/queue"  # GET lists, POST [ids] cancels
+DQR_IMPORT_QUEUE_ENTRY = "/xapi/dqr/import/queue/{id}"
+DQR_IMPORT_HISTORY = "/xapi/dqr/import/history"
+DQR_IMPORT_HISTORY_ENTRY = "/xapi/dqr/import/history/{id}"
+DQR_IMPORT_STATUS = "/xapi/dqr/import/status"
+PREARCHIVE_PROJECT = "/data/prearchive/projects/{project}"
+PREARCHIVE_SESSION = "/data/prearchive/projects/{project}/{timestamp}/{folder}"
+ARCHIVE_SERVICE = "/data/services/archive"
+EXPERIMENTS = "/data/experiments"

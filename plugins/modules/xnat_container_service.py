@@ -16,6 +16,10 @@ description:
   - O(commands) registers command JSON. A command is matched by C(name) and C(version); it is updated in
     place (keeping its id and wrapper ids) when the JSON differs from what XNAT holds. Every JSON document
     is parsed and checked before any request.
+  - The old output-handler key C(as-a-child-of-wrapper-input), which NRG's published dcm2niix
+    C(command.json) still uses, is renamed C(as-a-child-of) before the document is sent or compared. The
+    container service reads the old key only when a command is created, answers with the new one, and
+    refuses an update that carries only the old key.
   - O(wrappers) enables or disables a command's wrapper site-wide and per project, by wrapper name.
     The project enablement must exist before an event subscription can use the wrapper.
 version_added: "0.1.0"
@@ -143,6 +147,35 @@ WRAPPER_OPTIONS = {
 }
 
 
+OLD_OUTPUT_TARGET_KEY = "as-a-child-of-wrapper-input"
+
+
+def with_current_output_keys(document):
+    """The command with each output handler's old target key renamed ``as-a-child-of``, as the
+    container service stores it at creation (CS Command.CommandWrapperOutputCreation.create: the new
+    key wins when both are given)."""
+    if "xnat" not in document:
+        return document
+    return dict(document, xnat=[with_renamed_targets(wrapper) for wrapper in document["xnat"] or []])
+
+
+def with_renamed_targets(wrapper):
+    handlers = wrapper.get("output-handlers")
+    if not isinstance(handlers, list):
+        return wrapper
+    return dict(wrapper, **{"output-handlers": [renamed_target(handler) for handler in handlers]})
+
+
+def renamed_target(handler):
+    if not isinstance(handler, dict) or OLD_OUTPUT_TARGET_KEY not in handler:
+        return handler
+    renamed = dict(handler)
+    old_target = renamed.pop(OLD_OUTPUT_TARGET_KEY)
+    if renamed.get("as-a-child-of") is None:
+        renamed["as-a-child-of"] = old_target
+    return renamed
+
+
 def parse_command(item, index):
     where = "commands[%d]" % index
     document = item["json"]
@@ -161,7 +194,7 @@ def parse_command(item, index):
     wrappers = document.get("xnat") or []
     if not isinstance(wrappers, list) or not all(isinstance(w, dict) and w.get("name") for w in wrappers):
         raise XnatInputError("%s: 'xnat' must be a list of wrappers, each with a 'name'" % where)
-    return {"document": document, "image": item["image"], "state": item["state"]}
+    return {"document": with_current_output_keys(document), "image": item["image"], "state": item["state"]}
 
 
 def is_subset(desired, current):

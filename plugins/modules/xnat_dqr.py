@@ -14,10 +14,14 @@ short_description: Configure XNAT DICOM Query-Retrieve - settings, PACS entries,
 description:
   - O(settings) sets DQR preferences (at C(/xapi/dqr/settings), or C(/xapi/dqr) on older plugin releases);
     only differing keys are written. Unknown keys fail before any write.
-  - O(pacs) manages PACS entries matched by O(pacs[].label); they are created, updated in place
-    (keeping their id) or deleted. AE titles and ports are validated before any request.
+  - O(pacs) manages PACS entries matched by O(pacs[].label), or, when no entry has that label, by the
+    entry's host, port and AE title (XNAT keeps those unique, and an entry made in XNAT's UI may have no
+    label; it is then given O(pacs[].label)). Entries are created, updated in place (keeping their id)
+    or deleted. AE titles and ports are validated before any request.
   - Weekly availability windows are added when missing. A listed window that overlaps a different window
-    XNAT already has fails the task before any write (XNAT would refuse it).
+    XNAT already has fails the task before any write (XNAT would refuse it). Older DQR releases keep
+    windows under C(/xapi/dqr/pacsAvailability) with numbered days; with such a release
+    O(pacs[].availability) fails before any write.
   - With O(pacs[].echo=true), XNAT performs a C-ECHO after the entry is in place, and the task fails with
     a clear message when the PACS does not answer.
 version_added: "0.1.0"
@@ -34,7 +38,9 @@ options:
     elements: dict
     suboptions:
       label:
-        description: Name of the entry, which identifies it.
+        description:
+          - Name of the entry, which identifies it; an entry with the same host, port and AE title but
+            another label or none is renamed to it.
         type: str
         required: true
       state:
@@ -77,7 +83,10 @@ options:
         description: Level at which studies are retrieved, for example V(STUDY) or V(SERIES).
         type: str
       anonymization:
-        description: Apply the anonymisation scripts to data retrieved from this PACS.
+        description:
+          - Whether XNAT anonymises data retrieved from this PACS. XNAT's REST API cannot change it (the
+            DQR PacsSettings body has no such field and every PACS keeps the default, on), so only V(true)
+            is accepted, and nothing is sent for it; V(false) fails the task before any write.
         type: bool
       dicom_web_enabled:
         description: Use DICOMweb for this PACS.
@@ -186,7 +195,6 @@ FIELDS = (
     ("dicom_object_identifier", "dicomObjectIdentifier"),
     ("supports_extended_negotiations", "supportsExtendedNegotiations"),
     ("retrieve_level", "retrieveLevel"),
-    ("anonymization", "anonymizationEnabled"),
     ("dicom_web_enabled", "dicomWebEnabled"),
     ("dicom_web_root_url", "dicomWebRootUrl"),
 )
@@ -224,6 +232,12 @@ WINDOW_KEY = ("dayOfWeek", "availabilityStart", "availabilityEnd")
 
 def validate(item):
     where = "PACS %r" % item["label"]
+    if item["anonymization"] is False:
+        raise XnatInputError(
+            "%s: anonymization: false cannot be applied: XNAT's DQR REST API has no such setting (the "
+            "PacsSettings body has no anonymizationEnabled) and every PACS keeps anonymisation on. Remove "
+            "'anonymization' from the entry. %s" % (where, NOTHING_CHANGED)
+        )
     if item["state"] == "present":
         missing = [key for key in ("ae_title", "host", "port") if item[key] in (None, "")]
         if missing:
@@ -326,8 +340,46 @@ def plan_windows(api, item, existing):
     """The windows to add, read and checked before any write (a new entry has none yet)."""
     if item["state"] != "present" or not item["availability"]:
         return []
-    current = [] if existing is None else api.list_pacs_availability(existing["id"])
+    if existing is None:
+        current = None if api.has_older_dqr_availability_api() else []
+    else:
+        current = api.list_pacs_availability(existing["id"])
+    if current is None:
+        raise XnatInputError(
+            "PACS %r: this DQR plugin release keeps availability windows under /xapi/dqr/pacsAvailability "
+            "(numbered days) and has no /xapi/pacs/{id}/availability, which xnat_dqr manages. Upgrade the "
+            "plugin or leave 'availability' out. %s" % (item["label"], NOTHING_CHANGED)
+        )
     return windows_to_add(item["label"], item["availability"], current)
+
+
+def pacs_identity(entry):
+    """(host, port, AE title): unique in XNAT (DQR Pacs.java), the identity of an entry without a label.
+    Host names are compared without case, as DNS does."""
+    port = entry.get("queryRetrievePort")
+    host = str(entry.get("host") or "").lower()
+    return (host, int(port) if str(port).isdigit() else None, entry.get("aeTitle"))
+
+
+def match_existing(items, entries):
+    """Each item's entry: the one with its label, else the one with its host, port and AE title."""
+    by_label = {entry.get("label"): entry for entry in entries if entry.get("label")}
+    by_identity = {pacs_identity(entry): entry for entry in entries}
+    matched = []
+    for item in items:
+        entry = by_label.get(item["label"])
+        if entry is None and item["host"] and item["port"] and item["ae_title"]:
+            wanted = {"host": item["host"], "queryRetrievePort": item["port"], "aeTitle": item["ae_title"]}
+            entry = by_identity.get(pacs_identity(wanted))
+        matched.append(entry)
+    claimed = [entry["id"] for entry in matched if entry is not None]
+    repeated = sorted({str(i) for i in claimed if claimed.count(i) > 1})
+    if repeated:
+        raise XnatInputError(
+            "two PACS entries of the task match the same XNAT entry (id %s), by label or by host, port and "
+            "AE title; give each its own label and address. %s" % (", ".join(repeated), NOTHING_CHANGED)
+        )
+    return matched
 
 
 def apply_pacs(api, diff, item, existing, windows):
@@ -374,8 +426,7 @@ def echo(api, pacs_id, item):
 def reconcile(module, api, diff):
     items = [validate(dict(item)) for item in module.params["pacs"] or []]
     unique_or_fail(items, "label", "PACS labels")
-    by_label = {entry.get("label"): entry for entry in api.list_pacs()} if items else {}
-    existing = [by_label.get(item["label"]) for item in items]
+    existing = match_existing(items, api.list_pacs()) if items else []
     windows = [plan_windows(api, item, entry) for item, entry in zip(items, existing)]  # noqa: B905
     # Everything is read and checked; from here on the task writes.
     result = {}

@@ -13,7 +13,17 @@ module: xnat_event_subscription
 short_description: Manage XNAT event service subscriptions (site or per project), reconciled by name
 description:
   - Reads all subscriptions once and creates, updates, activates, deactivates or deletes only those that
-    differ, matched by O(subscriptions[].name).
+    differ, matched by O(subscriptions[].name). XNAT does not keep names unique; when it holds two or
+    more subscriptions with a listed name the task fails before any write and names their ids.
+  - Every write goes through XNAT's site routes, with O(subscriptions[].project) as the filter's
+    C(project-ids), as NRG's own client does; the project routes would store C(act-as-event-user) false
+    on create and refuse subscriptions of other projects.
+  - Updates send the whole subscription. An empty O(subscriptions[].payload_filter) is sent as C("")
+    because XNAT keeps the old filter when an update has none.
+  - Payload filters that are about to be written are first compiled by XNAT itself
+    (C(POST /xapi/events/subscription/filter/validate), XNAT 1.9 and later); one that does not compile
+    fails the task before any write. Older XNATs refuse it at the write (HTTP 424), reported with the
+    subscription's name.
   - After a write the subscription is read back; the task fails when XNAT could not resolve it
     (C(valid) false), naming the subscription and XNAT's validation message.
   - O(subscriptions[].active) follows the desired state, which is how a project's DICOM-to-NIfTI switch
@@ -23,7 +33,10 @@ version_added: "0.1.0"
 author: xnat-enclave contributors (@xnat-enclave)
 options:
   prefs:
-    description: Event service preferences that must hold, for example V(enabled=true).
+    description:
+      - Event service preferences that must hold, for example V(enabled=true).
+      - XNAT lists no subscriptions while the service is disabled, so when the task enables it that write
+        comes before the subscriptions are read and checked.
     type: dict
   subscriptions:
     description: The subscriptions.
@@ -31,7 +44,7 @@ options:
     elements: dict
     suboptions:
       name:
-        description: Name of the subscription, which identifies it (unique within the task).
+        description: Name of the subscription, which identifies it (unique within the task and in XNAT).
         type: str
         required: true
       project:
@@ -43,10 +56,15 @@ options:
           - Required for O(subscriptions[].state=present).
         type: str
       status:
-        description: Event status to react to, for example V(CREATED).
+        description:
+          - Event status to react to, for example V(CREATED).
+          - XNAT keeps the status of an existing subscription when an update has none, so removing it
+            from an existing subscription fails the task; delete the subscription (V(absent)) first.
         type: str
       payload_filter:
-        description: JsonPath predicate on the event payload.
+        description:
+          - JsonPath predicate on the event payload, without C($[?( )]), for example
+            V(@.label == 'DICOM'). Leave it out (or V("")) for no filter.
         type: str
       action_key:
         description: Action to run; or give O(subscriptions[].command) and O(subscriptions[].wrapper).
@@ -78,8 +96,14 @@ options:
         default: present
 extends_documentation_fragment:
   - xnat_enclave.xnat.xnat
+attributes:
+  check_mode:
+    description: Can run in check mode and report what would change without writing to XNAT.
+    support: full
+    details:
+      - The payload filter check is a POST, so it is not made in check mode.
 notes:
-  - Project subscriptions are written through the project routes, which need owner access to the project.
+  - Needs an administrator account (XNAT lists subscriptions to administrators only).
 """
 
 EXAMPLES = r"""
@@ -117,10 +141,12 @@ actions:
   returned: always
   type: list
   elements: str
-  sample: ["POST /xapi/projects/CARDIO01/events/subscription"]
+  sample: ["POST /xapi/events/subscription"]
 """
 
+from ansible_collections.xnat_enclave.xnat.plugins.module_utils.xnat_client import XnatApiError
 from ansible_collections.xnat_enclave.xnat.plugins.module_utils.xnat_module import (
+    NOTHING_CHANGED,
     XnatInputError,
     differs,
     require_known_projects,
@@ -182,6 +208,7 @@ def resolve_action_key(item, ids):
 
 
 def body_of(item, action_key):
+    """The whole subscription, for create and update (XNAT resets what an update leaves out)."""
     return {
         "name": item["name"],
         "active": bool(item["active"]),
@@ -192,7 +219,8 @@ def body_of(item, action_key):
             "event-type": item["event_type"],
             "project-ids": [item["project"]] if item["project"] else [],
             "status": item["status"],
-            "payload-filter": item["payload_filter"],
+            # EventFilter.update keeps the old filter when this is null; "" clears it.
+            "payload-filter": item["payload_filter"] or "",
         },
     }
 
@@ -212,40 +240,110 @@ def comparable(subscription):
     }
 
 
-def apply_subscription(api, diff, item, existing, action_key):
-    name, project = item["name"], item["project"]
+def index_by_name(subscriptions, names):
+    """``{name: subscription}`` for the names the task manages; fails when XNAT holds one twice."""
+    found = {}
+    for subscription in subscriptions:
+        if subscription.get("name") in names:
+            found.setdefault(subscription["name"], []).append(subscription)
+    repeated = sorted(name for name, entries in found.items() if len(entries) > 1)
+    if repeated:
+        details = "; ".join(
+            "%r (ids %s)" % (name, ", ".join(str(s.get("id")) for s in found[name])) for name in repeated
+        )
+        raise XnatInputError(
+            "XNAT holds more than one subscription named %s; names are not unique in XNAT, so the task "
+            "cannot tell which one it manages. Delete or rename the extra ones in XNAT. %s"
+            % (details, NOTHING_CHANGED)
+        )
+    return {name: entries[0] for name, entries in found.items()}
+
+
+def plan(item, existing, action_key):
+    """What one subscription needs: its body and the write (``create``, ``update`` or None)."""
+    step = {"item": item, "existing": existing, "body": None, "write": None}
+    if item["state"] == "absent":
+        return step
+    step["body"] = body = body_of(item, action_key)
+    if existing is None:
+        step["write"] = "create"
+        return step
+    have = comparable(existing)
+    if item["status"] is None and have["event-filter"]["status"] is not None:
+        raise XnatInputError(
+            "subscription %r: XNAT keeps the status %s of an existing subscription when an update has "
+            "none, so it cannot be removed; give 'status', or delete the subscription (state: absent) "
+            "and create it again. %s" % (item["name"], have["event-filter"]["status"], NOTHING_CHANGED)
+        )
+    step["write"] = "update" if differs(have, comparable(body)) else None
+    return step
+
+
+def check_payload_filters(api, steps):
+    """Let XNAT compile every payload filter about to be written; fail before any write."""
+    for step in steps:
+        item = step["item"]
+        predicate = step["body"]["event-filter"]["payload-filter"] if step["write"] else ""
+        if not predicate or api.check_mode:
+            continue
+        checked, reason = api.check_payload_filter(predicate)
+        if not checked:
+            return  # an XNAT without the check (before 1.9) refuses a bad filter at the write
+        if reason:
+            raise XnatInputError(
+                "subscription %r: XNAT cannot compile its payload_filter %r as a JsonPath predicate: %s. "
+                "Write the predicate without $[?( )], for example @.label == 'DICOM'. %s"
+                % (item["name"], predicate, reason, NOTHING_CHANGED)
+            )
+
+
+def apply_subscription(api, diff, step):
+    item, existing, body, write = step["item"], step["existing"], step["body"], step["write"]
+    name = item["name"]
     if item["state"] == "absent":
         if existing is None:
             return {"name": name, "action": "absent"}
         diff.record(name, existing, {})
-        api.delete_subscription(existing["id"], project)
+        api.delete_subscription(existing["id"])
         return {"name": name, "id": existing["id"], "action": "deleted"}
-    body = body_of(item, action_key)
-    if existing is None:
+    if write == "create":
         diff.record(name, {}, body)
-        new_id = api.create_subscription(body, project)
+        new_id = refused_as_input(item, lambda: api.create_subscription(body))
         if new_id is not None:
             check_valid(api, item, new_id)
         return {"name": name, "id": new_id, "action": "created", "active": body["active"]}
     action = "unchanged"
-    wanted, have = comparable(body), comparable(existing)
-    if differs(have, wanted):
-        diff.record(name, have, wanted)
+    if write == "update":
+        diff.record(name, comparable(existing), comparable(body))
         update = dict(body)
         update.pop("active")
-        api.update_subscription(existing["id"], update, project)
+        refused_as_input(item, lambda: api.update_subscription(existing["id"], update))
         action = "updated"
     if bool(existing.get("active")) != body["active"]:
         diff.record_field(name, "active", bool(existing.get("active")), body["active"])
-        api.set_subscription_active(existing["id"], body["active"], project)
+        api.set_subscription_active(existing["id"], body["active"])
         action = "updated"
     if action == "updated" and not api.check_mode:
         check_valid(api, item, existing["id"])
     return {"name": name, "id": existing["id"], "action": action, "active": body["active"]}
 
 
+def refused_as_input(item, write):
+    """A 424 from XNAT (subscription failed validation) reported with the subscription it was about."""
+    try:
+        return write()
+    except XnatApiError as error:
+        if error.status != 424:
+            raise
+        raise XnatInputError(
+            "XNAT refused subscription %r (project %s): %s. Check the event type, the payload filter and "
+            "that the wrapper is enabled for the project (xnat_container_service)."
+            % (item["name"], item["project"] or "(site)", error)
+        ) from None
+
+
 def check_valid(api, item, subscription_id):
-    saved = api.get_subscription(subscription_id, item["project"])
+    saved = api.get_subscription(subscription_id)
     if not saved.get("valid", True):
         raise XnatInputError(
             "XNAT saved subscription %r (id %s) but cannot resolve it: %s. Check the "
@@ -281,17 +379,18 @@ def reconcile(module, api, diff):
     require_known_projects(api, [item["project"] for item in present], "subscriptions")
     ids = wrapper_ids(api) if any(not item["action_key"] for item in present) else {}
     keys = [resolve_action_key(item, ids) if item["state"] == "present" else None for item in items]
-    # Everything is validated; from here on the task writes.
     if module.params["prefs"]:
         reconcile_prefs(api, diff, module.params["prefs"])
-    reports = []
-    if items:
-        existing = {s.get("name"): s for s in api.list_subscriptions() or []}
-        reports = [
-            apply_subscription(api, diff, item, existing.get(item["name"]), key)
-            for item, key in zip(items, keys)  # noqa: B905 - runs on Python 3.8 targets
-        ]
-    return {"subscriptions": reports}
+    if not items:
+        return {"subscriptions": []}
+    by_name = index_by_name(api.list_subscriptions() or [], {item["name"] for item in items})
+    steps = [
+        plan(item, by_name.get(item["name"]), key)
+        for item, key in zip(items, keys)  # noqa: B905 - runs on Python 3.8 targets
+    ]
+    check_payload_filters(api, steps)
+    # Everything is read and checked; from here on the task writes.
+    return {"subscriptions": [apply_subscription(api, diff, step) for step in steps]}
 
 
 def main():

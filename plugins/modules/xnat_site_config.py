@@ -26,6 +26,8 @@ options:
     description:
       - siteConfig preference names and the values they must have, for example C(siteUrl), C(requireLogin).
       - Keys not given are left alone.
+      - A null value (YAML C(~)) fails the task before any write, because XNAT 1.8 and 1.9 answer a null
+        with HTTP 500 after setting the keys before it. Use an empty string for an empty value.
     type: dict
     default: {}
   initialize:
@@ -133,6 +135,13 @@ def is_true(value):
 
 def reconcile(module, api, diff):
     settings = module.params["settings"] or {}
+    nulls = sorted(key for key, value in settings.items() if value is None)
+    if nulls:
+        raise XnatInputError(
+            "settings %s: a null value cannot be sent: XNAT 1.8 and 1.9 answer it with HTTP 500 "
+            '(SiteConfigApi) after setting the keys before it. Give the value, or "" for an empty one. %s'
+            % (", ".join(nulls), NOTHING_CHANGED)
+        )
     current, password_needs_change = login_for_setup(module, api)
     if not isinstance(current, dict) or (settings and not current):
         raise XnatInputError(

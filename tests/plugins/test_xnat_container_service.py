@@ -102,3 +102,33 @@ def test_unknown_project_for_wrapper_fails_clearly(initialised, run_tasks):
     assert result["failed"] is True
     assert "NOPE99" in result["msg"] and "unknown project" in result["msg"]
     assert initialised.writes() == []
+
+
+def command_with_the_old_output_key():
+    """Shaped like NRG's published dcm2niix command.json (docker-images 81e5803): the old output-handler
+    key as-a-child-of-wrapper-input, and booleans written as strings."""
+    document = json.loads(COMMAND_FILE.read_text())
+    for mount in document["mounts"]:
+        mount["writable"] = str(mount["writable"]).lower()
+    [handler] = document["xnat"][0]["output-handlers"]
+    handler["as-a-child-of-wrapper-input"] = handler.pop("as-a-child-of")
+    handler.pop("tags")
+    return document
+
+
+def test_command_with_the_old_output_handler_key_converges_in_one_run(initialised, run_tasks):
+    """The container service reads the old key at creation only (fidelity row 6): the module renames it."""
+    task = container_task(commands=[{"json": json.dumps(command_with_the_old_output_key())}])
+    assert run_tasks([task]).result()["commands"][0]["action"] == "created"
+    [command] = initialised.state.commands.values()
+    [handler] = command["xnat"][0]["output-handlers"]
+    assert handler["as-a-child-of"] == "scan" and "as-a-child-of-wrapper-input" not in handler
+    initialised.clear_requests()
+    again = run_tasks([task]).result()
+    assert again["changed"] is False, again
+    assert initialised.writes() == []
+    changed = command_with_the_old_output_key()
+    changed["description"] = "changed"
+    update = run_tasks([container_task(commands=[{"json": json.dumps(changed)}])]).result()
+    assert update["commands"][0]["action"] == "updated", update
+    assert next(iter(initialised.state.commands.values()))["description"] == "changed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+import requests
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import Verification
 
@@ -121,4 +122,49 @@ def test_bad_input_fails_before_any_request(initialised, run_tasks):
     assert "backslash" in run.result(0)["msg"]
     assert "1-65535" in run.result(1)["msg"]
     assert "dqrAeTitle" in run.result(2)["msg"]
+    assert initialised.writes() == []
+
+
+def test_anonymization_false_fails_before_any_request_and_true_is_not_sent(initialised, run_tasks):
+    """XNAT's DQR API cannot set anonymizationEnabled (fidelity row 5): false would never converge."""
+    refused = run_tasks([dqr_task(pacs=[pacs(11112, availability=[], anonymization=False)])]).result()
+    assert refused["failed"] is True
+    assert "anonymization: false cannot be applied" in refused["msg"]
+    assert initialised.requests() == []
+    accepted = [dqr_task(pacs=[pacs(11112, availability=[], anonymization=True)])]
+    assert run_tasks(accepted).result()["changed"] is True
+    initialised.clear_requests()
+    assert run_tasks(accepted).result()["changed"] is False
+    assert initialised.writes() == []
+
+
+def test_a_pacs_without_a_label_is_found_by_host_port_and_ae_title(initialised, run_tasks):
+    """An entry made in XNAT's UI may have no label (fidelity row 13); it is labelled, not duplicated."""
+    made_in_ui = {"aeTitle": "PACS_TEST", "host": "127.0.0.1", "queryRetrievePort": 11112, "queryable": True}
+    answer = requests.post(
+        f"{initialised.url}/xapi/pacs", json=made_in_ui, auth=("admin", "admin"), timeout=5
+    )
+    assert answer.status_code == 200 and "label" not in answer.json()
+    item = pacs(11112, availability=[])
+    result = run_tasks([dqr_task(pacs=[item])], diff=True).result()
+    assert result["pacs"][0]["action"] == "updated", result
+    assert result["diff"]["after"]["Trust A PACS"]["label"] == "Trust A PACS"
+    [entry] = initialised.state.pacs.values()
+    assert entry["id"] == answer.json()["id"] and entry["label"] == "Trust A PACS"
+    initialised.clear_requests()
+    assert run_tasks([dqr_task(pacs=[item])]).result()["changed"] is False
+    assert initialised.writes() == []
+
+
+def test_older_dqr_release_echoes_and_refuses_availability_before_any_write(initialised, run_tasks, echo_scp):
+    """The older DicomQueryRetrieveApi pings under /xapi/dqr and numbers its days (fidelity row 11)."""
+    initialised.seed({"double": {"dqr_api": "legacy"}})
+    echoed = run_tasks([dqr_task(pacs=[pacs(echo_scp, availability=[], echo=True)])]).result()
+    assert echoed["pacs"][0]["echo"]["successful"] is True, echoed
+    initialised.clear_requests()
+    windows = run_tasks([dqr_task(pacs=[pacs(echo_scp, label="Second", ae_title="OTHER")])]).result()
+    assert windows["failed"] is True
+    assert "/xapi/dqr/pacsAvailability" in windows["msg"] and "Nothing was changed" in windows["msg"]
+    existing = run_tasks([dqr_task(pacs=[pacs(echo_scp)])]).result()
+    assert existing["failed"] is True and "leave 'availability' out" in existing["msg"]
     assert initialised.writes() == []

@@ -81,3 +81,12 @@ def test_wrong_password_without_bootstrap_names_url_and_status_not_password(init
     assert f"GET {initialised.url}/xapi/siteConfig" in result["msg"]
     assert "HTTP 401" in result["msg"]
     assert "not-the-Password-42" not in run.stdout + run.stderr
+
+
+def test_a_null_setting_fails_before_any_request(initialised, run_tasks):
+    """XNAT 1.8/1.9 answer a JSON null with 500 after setting the keys before it (fidelity row 12)."""
+    result = run_tasks([site_task(settings={"siteId": "TRUST_A", "siteDescription": None})]).result()
+    assert result["failed"] is True
+    assert "siteDescription" in result["msg"] and "HTTP 500" in result["msg"]
+    assert initialised.requests() == []
+    assert initialised.state.site_config["siteId"] != "TRUST_A"

@@ -94,12 +94,12 @@ def test_wrapper_enablement_by_name_site_and_project(admin, as_user):
     assert admin("GET", f"/xapi/commands/{command_id}/wrappers/nope/enabled").status_code == 404
 
 
-def subscription(wrapper_id, name="CARDIO01 dcm2niix", **extra):
+def subscription(wrapper_id, name="CARDIO01 dcm2niix", projects=("CARDIO01",), **extra):
     return {
         "name": name,
         "active": True,
         "action-key": f"org.nrg.containers.services.CommandActionProvider:{wrapper_id}",
-        "event-filter": SCAN_CREATED,
+        "event-filter": {**SCAN_CREATED, "project-ids": list(projects)},
         **extra,
     }
 
@@ -131,7 +131,8 @@ def test_validity_is_worked_out_on_read(admin):
     admin("PUT", f"/xapi/projects/CARDIO01/commands/{command_id}/wrappers/dcm2niix-scan/disabled")
     listed = admin("GET", "/xapi/projects/CARDIO01/events/subscriptions").json()
     assert (listed[0]["valid"], listed[0]["editable"]) == (False, True)
-    assert "CARDIO01" in listed[0]["validation-message"]
+    action_key = f"org.nrg.containers.services.CommandActionProvider:{wrapper_id}"
+    assert listed[0]["validation-message"] == f"Could not validate Action: {action_key}\n{action_key}"
     update = admin("PUT", f"/xapi/events/subscription/{subscription_id}", json={"active": False})
     assert update.status_code == 424  # updates are validated too
 
@@ -139,7 +140,8 @@ def test_validity_is_worked_out_on_read(admin):
 def test_activate_deactivate_delete(admin):
     command_id, wrapper_id = register_command(admin)
     admin("PUT", f"/xapi/commands/{command_id}/wrappers/dcm2niix-scan/enabled")
-    created = admin("POST", "/xapi/events/subscription", json=subscription(wrapper_id, name="site-wide"))
+    site_wide = subscription(wrapper_id, name="site-wide", projects=())
+    created = admin("POST", "/xapi/events/subscription", json=site_wide)
     subscription_id = created.text.rpartition(":")[2]
     assert admin("POST", f"/xapi/events/subscription/{subscription_id}/deactivate").status_code == 200
     assert admin("GET", f"/xapi/events/subscription/{subscription_id}").json()["active"] is False
@@ -169,18 +171,20 @@ def test_subscription_validation_failures_are_424(admin):
         {**good, "action-key": "org.example.Unknown:1"},
         {**good, "action-key": "org.nrg.containers.services.CommandActionProvider:999"},
         {**good, "event-filter": {**SCAN_CREATED, "event-type": "x.Nope"}},
-        {**good, "event-filter": {**SCAN_CREATED, "status": "DELETED"}},
         {**good, "event-filter": {**SCAN_CREATED, "payload-filter": "$[?(@.x)]"}},
-        {**good, "event-filter": None},
     ):
         response = admin("POST", "/xapi/events/subscription", json=bad)
         assert response.status_code == 424, bad
         assert response.text.startswith("Subscription format failed to validate.")
+    # EventFilter.create(null) dereferences the missing filter; validate() does not check the status.
+    assert admin("POST", "/xapi/events/subscription", json={**good, "event-filter": None}).status_code == 500
+    odd_status = {**good, "event-filter": {**SCAN_CREATED, "status": "DELETED"}}
+    assert admin("POST", "/xapi/events/subscription", json=odd_status).status_code == 201
 
 
 def test_project_subscriptions_need_owner(as_user):
     log_key = "org.nrg.xnat.eventservice.actions.EventServiceLoggingAction:x"
-    body = {"name": "x", "action-key": log_key, "event-filter": SCAN_CREATED}
+    body = {"name": "x", "action-key": log_key, "event-filter": {**SCAN_CREATED, "project-ids": ["CARDIO01"]}}
     assert as_user("bob")("POST", "/xapi/projects/CARDIO01/events/subscription", json=body).status_code == 403
     assert (
         as_user("alice")("POST", "/xapi/projects/CARDIO01/events/subscription", json=body).status_code == 201
@@ -206,3 +210,120 @@ def test_plugins_keyed_by_id(admin):
     assert {"containers", "dicom-query-retrieve"} <= set(plugins)
     assert plugins["containers"]["id"] == "containers"
     assert admin("GET", "/xapi/plugins/nope").status_code == 404
+
+
+# --- fidelity rows of the event service and the container service ------------------------------------
+LOG_KEY = "org.nrg.xnat.eventservice.actions.EventServiceLoggingAction:x"
+DICOM_FILTER = SCAN_CREATED["payload-filter"]
+
+
+def create_logged(admin, route="/xapi/events/subscription", **fields):
+    body = {
+        "name": "logged",
+        "active": True,
+        "action-key": LOG_KEY,
+        "event-filter": {**SCAN_CREATED, "project-ids": ["CARDIO01"]},
+        **fields,
+    }
+    created = admin("POST", route, json=body)
+    assert created.status_code == 201, created.text
+    return int(created.text.rpartition(":")[2])
+
+
+def test_update_keeps_an_absent_payload_filter_resets_attributes_and_replaces_project_ids(admin):
+    """Fidelity row 1: SubscriptionUpdate/Subscription.update/EventFilter.update semantics."""
+    subscription_id = create_logged(admin, attributes={"k": "v"}, **{"act-as-event-user": True})
+    path = f"/xapi/events/subscription/{subscription_id}"
+    no_filter_key = {"event-type": SCAN_CREATED["event-type"], "project-ids": ["CARDIO01"]}
+    assert admin("PUT", path, json={"event-filter": {**no_filter_key, "payload-filter": None}}).ok
+    stored = admin("GET", path).json()
+    assert stored["event-filter"]["payload-filter"] == DICOM_FILTER, "null keeps the old filter"
+    assert stored["attributes"] == {} and stored["act-as-event-user"] is False, "absent → {} and false"
+    assert stored["event-filter"]["status"] == "CREATED" and stored["name"] == "logged"
+    assert admin("PUT", path, json={"event-filter": {**no_filter_key, "payload-filter": ""}}).ok
+    assert admin("GET", path).json()["event-filter"]["payload-filter"] == "", '"" clears it'
+    assert admin("PUT", path, json={"event-filter": {"event-type": SCAN_CREATED["event-type"]}}).ok
+    assert "project-ids" not in admin("GET", path).json()["event-filter"], "replaced: now site-wide"
+    assert admin("PUT", path, json={"active": False}).ok
+    kept = admin("GET", path).json()
+    assert kept["active"] is False and "project-ids" not in kept["event-filter"], "no filter: kept"
+
+
+def test_project_route_create_stores_act_as_event_user_false_and_checks_project_ids(admin, as_user):
+    """Fidelity row 2: createOnProject drops act-as-event-user; project-ids are checked, not rewritten."""
+    route = "/xapi/projects/CARDIO01/events/subscription"
+    on_project = create_logged(admin, route, **{"act-as-event-user": True})
+    assert admin("GET", f"/xapi/events/subscription/{on_project}").json()["act-as-event-user"] is False
+    on_site = create_logged(admin, **{"act-as-event-user": True})
+    assert admin("GET", f"/xapi/events/subscription/{on_site}").json()["act-as-event-user"] is True
+    for projects in ([], ["NEURO02"], None):
+        body = {"action-key": LOG_KEY, "event-filter": {**SCAN_CREATED, "project-ids": projects}}
+        refused = admin("POST", route, json=body)
+        assert refused.status_code == 401, projects
+        assert refused.text.startswith("Unauthorized.\nadmin not authorized to modify subscriptions")
+
+
+def test_project_routes_read_site_wide_subscriptions_but_cannot_change_them(admin):
+    """Fidelity row 3: checkReadProjectSubscriptionAccess lets site-wide subscriptions be read."""
+    site_wide = create_logged(admin, **{"event-filter": SCAN_CREATED})
+    other = create_logged(admin, **{"event-filter": {**SCAN_CREATED, "project-ids": ["NEURO02"]}})
+    base = "/xapi/projects/CARDIO01/events"
+    assert admin("GET", f"{base}/subscription/{site_wide}").json()["editable"] is False
+    assert admin("GET", f"{base}/subscription/{other}").status_code == 401
+    listed = admin("GET", f"{base}/subscriptions").json()
+    assert [(s["id"], s["editable"]) for s in listed] == [(site_wide, False)]
+    assert admin("POST", f"{base}/subscription/{site_wide}/deactivate").status_code == 401
+    assert admin("DELETE", f"{base}/subscription/{site_wide}").status_code == 401
+
+
+def test_payload_filters_are_compiled_as_jayway_json_path(admin):
+    """Fidelity row 4: "$[?(" + filter + ")]" must compile (Jayway 2.8.0), on create, update and read."""
+    for broken in ("@.label = 'DICOM'", "(@.resources.length() > 0", "@.label == 'DICOM", "'DICOM'"):
+        body = {"action-key": LOG_KEY, "event-filter": {**SCAN_CREATED, "payload-filter": broken}}
+        refused = admin("POST", "/xapi/events/subscription", json=body)
+        assert refused.status_code == 424, broken
+        assert refused.text.startswith("Subscription format failed to validate.\nCould not compile jsonPath")
+        validated = admin("POST", "/xapi/events/subscription/filter/validate", data=broken)
+        assert validated.status_code == 424, broken
+        assert validated.text.startswith("JsonPath format failed to validate.\n")
+    assert admin("POST", "/xapi/events/subscription/filter/validate", data=DICOM_FILTER).status_code == 200
+    subscription_id = create_logged(admin)
+    bad_update = {"event-filter": {**SCAN_CREATED, "payload-filter": "@.x =~ /a(/", "project-ids": []}}
+    assert admin("PUT", f"/xapi/events/subscription/{subscription_id}", json=bad_update).status_code == 424
+
+
+def test_valid_subscriptions_have_no_validation_message_except_on_project_routes(admin):
+    """Fidelity row 7: NON_NULL on Subscription; SubscriptionDisplay is @JsonInclude(ALWAYS)."""
+    subscription_id = create_logged(admin)
+    site = admin("GET", f"/xapi/events/subscription/{subscription_id}").json()
+    assert site["valid"] is True
+    assert "validation-message" not in site and "custom-listener-id" not in site
+    assert "schedule" not in site["event-filter"]
+    project = admin("GET", f"/xapi/projects/CARDIO01/events/subscription/{subscription_id}").json()
+    assert "validation-message" in project and project["validation-message"] is None
+    assert "schedule" not in project["event-filter"], "the nested EventFilter is still NON_NULL"
+
+
+NRG_OUTPUT_HANDLER = {
+    "name": "nifti-resource",
+    "accepts-command-output": "nifti",
+    "as-a-child-of-wrapper-input": "scan",
+    "type": "Resource",
+    "label": "NIFTI",
+}
+
+
+def test_old_output_handler_key_is_read_at_creation_only(admin):
+    """Fidelity row 6: CommandWrapperOutputCreation reads as-a-child-of-wrapper-input; an update does not."""
+    wrapper = {**COMMAND["xnat"][0], "output-handlers": [NRG_OUTPUT_HANDLER]}
+    command = {**COMMAND, "outputs": [{"name": "nifti"}], "xnat": [wrapper]}
+    created = admin("POST", "/xapi/commands", json=command)
+    assert created.status_code == 201, created.text
+    stored = admin("GET", f"/xapi/commands/{created.text}").json()
+    [handler] = stored["xnat"][0]["output-handlers"]
+    assert handler["as-a-child-of"] == "scan" and "as-a-child-of-wrapper-input" not in handler
+    assert handler["tags"] == []
+    refused = admin("POST", f"/xapi/commands/{created.text}", json=command)
+    assert refused.status_code == 400
+    assert 'property "as-a-child-of" cannot be blank.' in refused.text
+    assert admin("POST", f"/xapi/commands/{created.text}", json=stored).status_code == 200

@@ -128,3 +128,48 @@ def _free_port() -> int:
 def test_ping_needs_dqr_rights(as_user, admin):
     pacs = admin("POST", "/xapi/pacs", json=PACS).json()
     assert as_user("carol")("GET", f"/xapi/pacs/{pacs['id']}/status").status_code == 403
+
+
+def test_anonymization_enabled_cannot_be_set_over_rest(admin):
+    """Fidelity row 5: PacsSettings has no anonymizationEnabled; the entity keeps its default, true."""
+    created = admin("POST", "/xapi/pacs", json={**PACS, "anonymizationEnabled": False}).json()
+    assert created["anonymizationEnabled"] is True
+    updated = admin("PUT", f"/xapi/pacs/{created['id']}", json={"anonymizationEnabled": False}).json()
+    assert updated["anonymizationEnabled"] is True
+    assert admin("GET", f"/xapi/pacs/{created['id']}").json()["anonymizationEnabled"] is True
+
+
+def test_pacs_label_is_optional_and_then_left_out(admin):
+    """Fidelity row 13: Pacs.label is nullable (NON_NULL leaves it out); host+port+AE stays unique."""
+    unlabelled = {key: value for key, value in PACS.items() if key != "label"}
+    first = admin("POST", "/xapi/pacs", json=unlabelled)
+    assert first.status_code == 200 and "label" not in first.json()
+    second = admin("POST", "/xapi/pacs", json={**unlabelled, "aeTitle": "PACS2"})
+    assert second.status_code == 200, "two entries without a label do not collide"
+    assert admin("POST", "/xapi/pacs", json={**unlabelled, "label": "Named"}).status_code == 500
+    assert admin("GET", f"/xapi/pacs/{first.json()['id']}/status/last").content == b"", "null → empty body"
+
+
+def test_older_dqr_revision_pings_and_keeps_availability_under_xapi_dqr(site, admin, echo_scp):
+    """Fidelity row 11: DicomQueryRetrieveApi @ 03e377aa: pacsStatus/ping, pacsAvailability with int days."""
+    port, calls = echo_scp
+    pacs = admin("POST", "/xapi/pacs", json={**PACS, "queryRetrievePort": port}).json()
+    assert admin("GET", f"/xapi/dqr/pacsStatus/ping/{pacs['id']}").status_code == 404, "current revision"
+    site.seed({"double": {"dqr_api": "legacy"}})
+    assert admin("GET", f"/xapi/pacs/{pacs['id']}/status").status_code == 404
+    assert admin("GET", f"/xapi/pacs/{pacs['id']}/availability").status_code == 404
+    ping = admin("GET", f"/xapi/dqr/pacsStatus/ping/{pacs['id']}").json()
+    assert ping["successful"] is True and calls == ["XNAT"]
+    window = {**WINDOW, "dayOfWeek": 1, "pacsId": pacs["id"]}
+    created = admin("POST", "/xapi/dqr/pacsAvailability/window", json=window)
+    assert created.status_code == 200 and created.json()["dayOfWeek"] == 1
+    assert (
+        admin("POST", "/xapi/dqr/pacsAvailability/window", json={**window, "dayOfWeek": 0}).status_code == 400
+    )
+    assert admin("POST", "/xapi/dqr/pacsAvailability/window", json=window).status_code == 400, "overlap"
+    listed = admin("GET", f"/xapi/dqr/pacsAvailability/windows/{pacs['id']}").json()
+    assert [(w["dayOfWeek"], w["availabilityStart"]) for w in listed] == [(1, "19:00")]
+    interval = f"/xapi/dqr/pacsAvailability/window/{created.json()['id']}"
+    assert admin("PUT", interval, json={"availabilityStart": "19:00"}).status_code == 304
+    assert admin("PUT", interval, json={"availabilityStart": "18:00"}).json()["availabilityStart"] == "18:00"
+    assert admin("DELETE", interval).json() is True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import requests
+
 
 def test_create_project_with_query_fields(admin):
     created = admin(
@@ -51,8 +53,42 @@ def test_membership_moves_users_between_groups(admin):
     assert admin("DELETE", "/data/projects/CARDIO01/users/CARDIO01_owner/bob").ok
     assert admin("GET", "/xapi/users/bob/groups").json() == []
     assert admin("PUT", "/data/projects/CARDIO01/users/Readers/carol").status_code == 404
-    assert admin("PUT", "/data/projects/CARDIO01/users/collaborator/carol,bob").ok
+    assert admin("PUT", "/data/projects/CARDIO01/users/collaborator/carol").ok
     assert admin("GET", "/xapi/users/carol/groups").json() == ["CARDIO01_collaborator"]
+
+
+def test_member_put_and_delete_answer_json_whatever_the_accept_header(site):
+    """Fidelity row 8: ProjectMemberResource answers with its first variant, JSON (xnatpy needs it)."""
+    html_client = requests.Session()
+    html_client.auth = ("admin", "admin")
+    html_client.headers["Accept"] = "text/html"
+    for method in ("PUT", "DELETE"):
+        answer = html_client.request(
+            method, f"{site.url}/data/projects/CARDIO01/users/Members/carol", timeout=5
+        )
+        assert answer.headers["Content-Type"].startswith("application/json"), method
+        assert "ResultSet" in answer.json()
+    as_html = html_client.put(f"{site.url}/data/projects/CARDIO01/users/Members/carol?format=html", timeout=5)
+    assert as_html.headers["Content-Type"].startswith("text/html")
+    listing = html_client.get(f"{site.url}/data/projects/CARDIO01/users", timeout=5)
+    assert listing.headers["Content-Type"].startswith("text/html"), "a GET is still negotiated"
+
+
+def test_member_ids_split_on_spaced_commas_and_resolve_by_id_login_then_email(site, admin):
+    """Fidelity row 10: USER_ID is split on \\s+,\\s+; ids are xdat_user_id, then login, then e-mail."""
+
+    def groups(username):
+        return admin("GET", f"/xapi/users/{username}/groups").json()
+
+    assert admin("PUT", "/data/projects/CARDIO01/users/collaborator/carol,bob").ok
+    assert groups("carol") == [], '"carol,bob" is one unknown id'
+    assert admin("PUT", "/data/projects/CARDIO01/users/collaborator/carol%20,%20bob").ok
+    assert groups("carol") == groups("bob") == ["CARDIO01_collaborator"]
+    carol_id = site.state.users["carol"].id
+    assert admin("DELETE", f"/data/projects/CARDIO01/users/collaborator/{carol_id}").ok
+    assert groups("carol") == []
+    assert admin("PUT", "/data/projects/CARDIO01/users/Members/c@x.uk").ok
+    assert groups("carol") == ["CARDIO01_member"]
 
 
 def test_only_owners_manage_members_accessibility_and_prearchive_code(as_user):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 
@@ -74,3 +75,25 @@ def test_single_property_body_is_a_raw_string(admin):
     assert admin("GET", "/xapi/siteConfig/siteId").json() == '"QUOTED"'
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     assert admin("POST", "/xapi/siteConfig/siteId", data="X", headers=form).status_code == 415
+
+
+@pytest.mark.parametrize("version", ["1.8", "1.9"])
+def test_a_json_null_is_a_500_on_1_8_and_1_9_after_the_keys_before_it(site, admin, version):
+    """Fidelity row 12: SiteConfigApi.setSiteConfigProperties calls value.getClass() on a null."""
+    site.seed({"double": {"xnat_version": version}})
+    assert admin("GET", "/xapi/siteConfig/buildInfo").json()["version"].startswith(version + ".")
+    response = admin("POST", "/xapi/siteConfig", json={"siteId": "FIRST", "siteDescription": None})
+    assert response.status_code == 500
+    assert admin("GET", "/xapi/siteConfig/siteId").json() == "FIRST", "keys before the null were set"
+
+
+def test_a_json_null_leaves_the_key_alone_on_1_10(site, admin):
+    site.seed({"double": {"xnat_version": "1.10"}})
+    response = admin("POST", "/xapi/siteConfig", json={"siteId": "TEN", "siteDescription": None})
+    assert response.status_code == 200
+    assert admin("GET", "/xapi/siteConfig/siteId").json() == "TEN"
+
+
+def test_the_double_imitates_1_9_unless_told(site, admin):
+    assert site.state.options.xnat_version == "1.9"
+    assert admin("POST", "/xapi/siteConfig", json={"siteDescription": None}).status_code == 500

@@ -9,8 +9,7 @@ def test_profiles_list_users_with_epoch_ms_dates(site, admin):
     site.seed({"users": [{"username": "alice", "lastSuccessfulLogin": "2026-01-31T10:00:00Z"}]})
     profiles = {p["username"]: p for p in admin("GET", "/xapi/users/profiles").json()}
     assert profiles["alice"]["lastSuccessfulLogin"] == 1769853600000
-    assert profiles["alice"]["password"] is None
-    assert admin("GET", "/xapi/users/alice").json()["lastSuccessfulLogin"] is None
+    assert "lastSuccessfulLogin" not in admin("GET", "/xapi/users/alice").json()
     assert admin("GET", "/xapi/users/profile/nobody").status_code == 404
 
 
@@ -103,3 +102,13 @@ def test_role_map_and_active_sessions(admin, as_user):
     assert admin("GET", "/xapi/users/roles/Dqr").json() == ["carol"]
     assert as_user("carol")("GET", "/xapi/users/rolemap").status_code == 403
     assert "admin" in admin("GET", "/xapi/users/active").json()
+
+
+def test_xapi_leaves_null_properties_out(admin):
+    """Fidelity row 7: XNAT's ObjectMapper is NON_NULL: a secured user has no password or salt key."""
+    profile = admin("GET", "/xapi/users/profile/carol").json()
+    assert {"password", "salt", "authorization", "pendingEmail", "currentPassword"}.isdisjoint(profile)
+    assert "lastSuccessfulLogin" not in profile, "never logged in: null, so absent"
+    assert profile["secured"] is True and profile["username"] == "carol"
+    receiver = admin("GET", "/xapi/dicomscp").json()[0]
+    assert "fileNamer" not in receiver and receiver["aeTitle"] == "XNAT"
