@@ -1,8 +1,11 @@
 """DICOM PS3.15 Annex E, Table E.1-1 (the Basic Application Level Confidentiality Profile and options).
 
-The table ships as project data in ``compliance/data/confidentiality_profile_attributes.json``
-(Innolitics' machine-readable copy of the standard, MIT licence alongside it) at the edition in
-:data:`EDITION`. Rows are loaded into :class:`AnnexERow` records; pattern rows such as ``(50XX,XXXX)``,
+The table ships as project data in ``compliance/data/table_e1_1_current.json`` at the edition in
+:data:`EDITION`: the current edition of Table E.1-1 as published on dicom.nema.org on 2025-06-24 (action
+codes extracted by idiscore), with names from Innolitics' machine-readable 2024b copy (MIT licence
+alongside it) and, for the 26 attributes added since 2024b, from PS3.6. ``table_e1_1_current.meta.json``
+records where each part comes from and the file's checksum. Rows are loaded into :class:`AnnexERow`
+records; pattern rows such as ``(50XX,XXXX)``,
 ``(60XX,3000)`` and "odd groups" (private attributes) become :class:`TagPattern` matchers.
 """
 
@@ -14,9 +17,12 @@ from dataclasses import dataclass, field
 from functools import cache, cached_property
 from importlib import resources
 
-EDITION = "2024b"
-TABLE_FILE = "confidentiality_profile_attributes.json"
-TABLE_METADATA_FILE = "confidentiality_profile_attributes.meta.json"  # edition, row count, checksum
+EDITION = "current as of 2025-06-24"
+EDITION_SOURCE = "dicom.nema.org PS3.15 Table E.1-1, current edition retrieved 2025-06-24"
+TABLE_FILE = "table_e1_1_current.json"
+TABLE_METADATA_FILE = "table_e1_1_current.meta.json"  # edition, row count, checksum, provenance
+PREVIOUS_EDITION = "2024b"
+PREVIOUS_TABLE_FILE = "confidentiality_profile_attributes.json"  # the names' source for older rows
 
 HEX_DIGITS = frozenset("0123456789ABCDEF")
 ODD_DIGITS = frozenset("13579BDF")
@@ -158,6 +164,7 @@ class AnnexERow:
     basic_profile: str
     options: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     pattern: TagPattern = field(default=PRIVATE_PATTERN, hash=False, compare=False)
+    declared_vr: str | None = None  # for attributes newer than the pydicom dictionary in use
 
     @property
     def is_pattern(self) -> bool:
@@ -180,7 +187,7 @@ class AnnexERow:
     def vr(self) -> str | None:
         """The attribute's VR from pydicom's data dictionary (None for pattern rows)."""
         tag = self.tag_value
-        return None if tag is None else _dictionary_vr(tag)
+        return None if tag is None else (_dictionary_vr(tag) or self.declared_vr)
 
     def required_action(self, declared: Iterable[str] = ()) -> str:
         """The action the profile requires given the declared option names.
@@ -221,6 +228,9 @@ def _row_from_json(raw: dict[str, str]) -> AnnexERow:
     pattern = (
         PRIVATE_PATTERN if "ODD" in tag_text.upper() else TagPattern.parse(tag_text, table_notation=True)
     )
+    if not pattern.is_fixed and pattern.digits[3] == HEX_DIGITS:
+        # Repeating groups (50xx, 60xx) are even: an odd 60xx group is private, governed by the private row.
+        pattern = TagPattern((*pattern.digits[:3], EVEN_DIGITS, *pattern.digits[4:]))
     options = {option.column: raw[option.column] for option in OPTIONS if raw.get(option.column)}
     return AnnexERow(
         name=" ".join(raw["name"].split()),
@@ -228,16 +238,17 @@ def _row_from_json(raw: dict[str, str]) -> AnnexERow:
         if pattern.is_fixed
         else tag_text.replace("WHERE", "where").replace("IS ODD", "is odd"),
         row_id=raw["id"],
-        in_standard_composite_iod=raw["stdCompIOD"] == "Y",
+        in_standard_composite_iod=raw.get("stdCompIOD") == "Y",
         basic_profile=raw["basicProfile"],
         options=options,
         pattern=pattern,
+        declared_vr=raw.get("vr"),
     )
 
 
 @cache
 def load_table() -> tuple[AnnexERow, ...]:
-    """All 621 rows of Table E.1-1 at :data:`EDITION`, in the table's order."""
+    """All 647 rows of Table E.1-1 at :data:`EDITION`, in the table's order."""
     text = resources.files("compliance").joinpath("data", TABLE_FILE).read_text(encoding="utf-8")
     return tuple(_row_from_json(raw) for raw in json.loads(text))
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from compliance.annex_e import EDITION, AnnexERow, deidentification_codes
+from compliance.annex_e import EDITION, EDITION_SOURCE, AnnexERow, deidentification_codes
 from compliance.exit_codes import ExitCode
 from compliance.reports import count_by_severity, render_html, report_metadata, text_table
 
@@ -38,15 +38,33 @@ ACCEPTED: dict[str, frozenset[str]] = {
 }
 
 
-def verdict_for(required: str, effective: str) -> str:
+def accepted_actions(required: str, basic_profile: str | None = None) -> frozenset[str]:
+    """Effective actions that satisfy ``required``. Cleaning (C) an attribute may also be done by what the
+    Basic Profile asks for it, and by nothing weaker: removing a Type 2 attribute that Basic empties (Z) is
+    not a clean either."""
+    if required == "C" and basic_profile is not None:
+        return frozenset({"C"}) | ACCEPTED.get(basic_profile, frozenset())
+    return ACCEPTED.get(required, frozenset())
+
+
+def verdict_for(required: str, effective: str, basic_profile: str | None = None) -> str:
     """pass, fail or partial for one attribute."""
     if effective == PARTIAL:
         return "pass" if required == "K" else "partial"
-    return "pass" if effective in ACCEPTED.get(required, frozenset()) else "fail"
+    return "pass" if effective in accepted_actions(required, basic_profile) else "fail"
 
 
-def explain(required: str, effective: str) -> str:
+def explain(required: str, effective: str, basic_profile: str | None = None) -> str:
     """A one-line reason a reviewer can act on, for failing and partial verdicts."""
+    if required == "C" and basic_profile and effective not in {PARTIAL, NONE}:
+        return (
+            f"script applies {effective}; cleaning (C) needs a cleaned value or what the Basic Profile "
+            f"requires ({basic_profile})"
+        )
+    return _explain_action(required, effective)
+
+
+def _explain_action(required: str, effective: str) -> str:
     if effective == PARTIAL:
         return "only applied on some inputs (conditional, sequence-only or a subset of tags)"
     if effective == NONE:
@@ -107,15 +125,15 @@ def judge(
     row: AnnexERow, effective: str, options: Sequence[str], lines: Iterable[int] = ()
 ) -> AttributeResult:
     required = row.required_action(options)
-    verdict = verdict_for(required, effective)
-    note = "" if verdict == "pass" else explain(required, effective)
+    verdict = verdict_for(required, effective, row.basic_profile)
+    note = "" if verdict == "pass" else explain(required, effective, row.basic_profile)
     if verdict == "fail" and row.vr == "UI" and effective == "U" and required in {"D", "Z/D", "X/D", "X/Z/D"}:
         verdict, note = "pass", ""  # a replacement UID is the dummy value of a UI attribute
     sequence_emptied = row.vr == "SQ" and effective in SEQUENCE_REPLACEMENTS
     if (
         verdict == "fail"
         and sequence_emptied
-        and ACCEPTED.get(required, frozenset({"U"})) <= SEQUENCE_REPLACEMENTS
+        and accepted_actions(required, row.basic_profile) - {"C"} <= SEQUENCE_REPLACEMENTS
     ):
         verdict, note = "pass", SEQUENCE_NOTE
     return AttributeResult(
@@ -178,6 +196,7 @@ class ConformanceReport:
             "attributes": self.verdict_counts,
             "findings": self.severity_counts,
             "edition": EDITION,
+            "edition_source": EDITION_SOURCE,
             "options": list(self.options),
             "required_method_codes": deidentification_codes(self.options),
         }
@@ -209,7 +228,7 @@ class ConformanceReport:
         options = ", ".join(self.options) or "none (Basic Profile)"
         lines = [
             f"{heading}: {self.source}",
-            f"PS3.15 Table E.1-1 edition {EDITION}; options: {options}",
+            f"PS3.15 Table E.1-1 edition {EDITION} ({EDITION_SOURCE}); options: {options}",
             f"Conformance: {self.conformance}% of attributes — {self._verdict_text()}",
             "Attributes: " + ", ".join(f"{count} {verdict}" for verdict, count in counts.items()),
             "Findings: " + ", ".join(f"{count} {severity}" for severity, count in severities.items()),

@@ -36,6 +36,7 @@ from compliance.anon.conformance import (
     AttributeResult,
     ConformanceReport,
     Finding,
+    accepted_actions,
     judge,
     not_applicable,
 )
@@ -53,15 +54,30 @@ DATE_SHIFT_FUNCTIONS = frozenset(
         "scalePatientAgeAndDobFromStudyDate",
     }
 )
-# Functions whose string arguments name tags (after the leading non-tag arguments given here).
-TAG_ARGUMENT_FUNCTIONS = {
-    "removeTags": 0,
-    "blankValues": 0,
-    "retainPrivateTags": 0,
-    "collectValues": 0,
-    "isPresent": 0,
-    "mapReferencedUIDs": 1,
-    "delete": 0,
+# Functions whose arguments name tags: (first, last) argument positions, None for "to the end".
+TAG_ARGUMENT_FUNCTIONS: dict[str, tuple[int, int | None]] = {
+    "removeTags": (0, None),
+    "delete": (0, None),
+    "blankValues": (0, None),
+    "retainPrivateTags": (0, None),
+    "collectValues": (0, None),
+    "isPresent": (0, None),
+    "hashUIDList": (0, None),
+    "mapReferencedUIDs": (1, None),
+    "shiftDateTimeSequenceByIncrement": (1, None),
+    "shiftDateTimeListByIncrement": (0, 1),
+}
+# Functions whose string arguments are values (blankValues["John"]); only their tag paths name tags.
+VALUE_ARGUMENT_FUNCTIONS = frozenset({"blankValues", "collectValues"})
+# What each tag-taking function statement does to the attributes it names (Table E.1-1 action).
+STATEMENT_ACTIONS = {
+    "removeTags": "X",
+    "delete": "X",
+    "blankValues": "Z",
+    "retainPrivateTags": "C",
+    "hashUIDList": "U",
+    "shiftDateTimeSequenceByIncrement": "C",
+    "shiftDateTimeListByIncrement": "C",
 }
 TAG_STRING = re.compile(
     r"^(?:\(\s*[0-9A-Fa-fXx#@]{4}\s*,\s*(?:\{[^{}()]+\})?[0-9A-Fa-fXx#@]{2,4}\s*\)|[0-9A-Fa-fXx#@]{8})$"
@@ -82,6 +98,25 @@ INSTANCE_UIDS = {
 }
 REFERENCE_TAGS = frozenset({0x00081155, 0x0020000D, 0x0020000E, 0x00081140, 0x00082112, 0x00081115})
 DESCRIPTION_TAGS = frozenset({0x00081030, 0x0008103E, 0x00321060, 0x00400254, 0x00400007})
+# Attributes that only ever occur inside sequence items (besides every "Referenced ..." attribute): a
+# top-level statement does not reach them.
+NESTED_ONLY_TAGS = frozenset(
+    {0x0040A13A, 0x0040A124, 0x0040A171, 0x0040A123, 0x0040A120, 0x0040A032, 0x0040A030, 0x0040A075,
+     0x0040A027, 0x0040A088, 0x0040A082, 0x30060024, 0x300600C2, 0x00404023}
+)  # fmt: skip
+# SR containers and the Table E.1-1 attributes that live only inside their items: removing or emptying the
+# container disposes of its members too.
+CONTAINER_MEMBERS = {
+    0x0040A073: (0x0040A075, 0x0040A088, 0x0040A027, 0x0040A030),  # Verifying Observer Sequence
+    0x0040A730: (0x0040A124, 0x0040A123, 0x0040A120, 0x0040A032, 0x0040A171, 0x0040A13A),  # Content Sequence
+    0x0040A07A: (0x0040A082,),  # Participant Sequence
+}
+# Longest value each VR holds (PS3.5 Table 6.2-1), for values a script writes.
+VR_MAX_LENGTH = {
+    "AE": 16, "AS": 4, "CS": 16, "DA": 8, "DS": 16, "DT": 26, "IS": 12, "LO": 64, "PN": 64, "SH": 16,
+    "ST": 1024, "TM": 14, "UI": 64,
+}  # fmt: skip
+HASH_UID_LENGTH = 44  # "2.25." and up to 39 decimal digits of a 128-bit number
 XNAT_IDENTIFYING_VARIABLES = {"session": "XNAT's session label, which at many trusts is the accession number"}
 # Kinds of action records, from most to least authoritative.
 TOP, CONDITIONAL, NESTED, SUBSET = "top", "conditional", "nested", "subset"
@@ -106,6 +141,7 @@ class ScriptFacts:
     markers: dict[int, int] = field(default_factory=dict)
     declared_codes: set[str] = field(default_factory=set)
     tainted_variables: dict[str, str] = field(default_factory=dict)
+    list_variables: dict[str, ast.ListValue] = field(default_factory=dict)
 
 
 def lint_script(script: ast.Script, options: Sequence[str] = ()) -> LintReport:
@@ -126,8 +162,13 @@ def lint_script(script: ast.Script, options: Sequence[str] = ()) -> LintReport:
             attributes.append(not_applicable(row, declared, COMMAND_SET_NOTE))
             continue
         effective, lines = _effective(row, facts, patterns)
-        attributes.append(judge(row, effective, declared, lines))
+        result = judge(row, effective, declared, lines)
+        if effective == PARTIAL and _only_nested(row) and row.tag_value in _top_level_tags(facts):
+            result.note = NESTED_ONLY_NOTE
+        attributes.append(result)
     _apply_derived_file_meta(attributes, facts, declared)
+    _apply_container_removals(attributes, declared)
+    _apply_member_removals(attributes)
     findings = facts.findings + list(_script_level_findings(facts, declared))
     return ConformanceReport(script.source, "static", declared, attributes, findings)
 
@@ -168,8 +209,11 @@ def _visit_statement(statement: ast.Statement, facts: ScriptFacts, kind: str) ->
         case ast.Delete(target=target):
             _record_path(target, "X", statement.line, facts, kind)
             _check_file_meta(target, statement.line, facts, "deletes")
+            _check_known_tag(target, statement.line, facts)
         case ast.Initialize(name=name, value=value):
             _track_variable(name, value, facts)
+            if isinstance(value, ast.ListValue):
+                facts.list_variables[name] = value
             _check_calls(value, facts)
         case ast.FunctionStatement(call=call):
             _record_function_statement(call, facts, kind)
@@ -206,11 +250,14 @@ def _record_assignment(
     target: ast.TagPath, value: ast.Value, line: int, facts: ScriptFacts, kind: str
 ) -> None:
     action = _value_action(value)
+    element = target.target
+    tag = element.tag if element is not None else None
+    if action == "U" and tag is not None and _vr_of(tag) not in {None, "UI"}:
+        action = "D"  # a hash in a non-UID attribute is a dummy value as far as Table E.1-1 goes
+        _check_hashed_identifier(tag, line, facts)
     _record_path(target, action, line, facts, kind)
     _check_calls(value, facts)
     _check_file_meta(target, line, facts, "changes")
-    element = target.target
-    tag = element.tag if element is not None else None
     if tag is None:
         _note_marker_paths(target, value, line, facts)
         return
@@ -251,6 +298,8 @@ def _record_path(path: ast.TagPath, action: str, line: int, facts: ScriptFacts, 
         return
     pattern = _element_pattern(element)
     effective_kind = kind if path.is_top_level or _any_depth(path) else NESTED
+    if path.is_top_level and element.tag is not None and _nested_only_tag(element.tag) and kind == TOP:
+        effective_kind = SUBSET  # a top-level statement never reaches an attribute that only occurs nested
     if element.creator is not None:
         effective_kind = SUBSET
     facts.actions[str(pattern)].append(ActionRecord(action, line, effective_kind))
@@ -270,25 +319,26 @@ def _element_pattern(element: ast.TagElement) -> TagPattern:
 
 def _record_function_statement(call: ast.FunctionCall, facts: ScriptFacts, kind: str) -> None:
     _check_calls(call, facts)
-    action = {"removeTags": "X", "delete": "X", "blankValues": "Z", "retainPrivateTags": "C"}.get(call.name)
+    action = STATEMENT_ACTIONS.get(call.name)
     if call.name == "mapReferencedUIDs":
         facts.references_mapped = True
-        for pattern_text in _reference_tag_patterns(call):
+        for pattern_text in _reference_tag_patterns(call, facts):
             facts.actions[pattern_text].append(ActionRecord("U", call.line, kind))
         return
-    if call.name == "alterPixels":
-        return  # pixel cleaning has no column in Table E.1-1
     if action is None:
-        return
-    for tag_text, line in _tag_arguments(call):
+        return  # alterPixels and the like: pixel cleaning has no column in Table E.1-1
+    for tag_text, line, record_kind in _tag_arguments(call, facts, kind):
         try:
             pattern = TagPattern.parse(_strip_creator(tag_text) if "{" in tag_text else tag_text)
         except ValueError:
             continue  # reported by _check_calls as a malformed tag
-        record_kind = kind
-        if action == "C":
+        if call.name == "retainPrivateTags":
             # Retaining named private tags while the rest go: clean (Retain Safe Private) on private rows.
             facts.actions[PRIVATE_PATTERN_KEY].append(ActionRecord("C", line, SUBSET))
+            continue
+        if action == "U" and pattern.is_fixed and _vr_of(pattern.value) not in {None, "UI"}:
+            _check_hashed_identifier(pattern.value, line, facts)
+            facts.actions[str(pattern)].append(ActionRecord("D", line, record_kind))
             continue
         facts.actions[str(pattern)].append(ActionRecord(action, line, record_kind))
 
@@ -298,26 +348,42 @@ def _strip_creator(tag_text: str) -> str:
     return f"({group},XX{rest.split('}')[-1]})"
 
 
-def _reference_tag_patterns(call: ast.FunctionCall) -> Iterator[str]:
+def _reference_tag_patterns(call: ast.FunctionCall, facts: ScriptFacts) -> Iterator[str]:
     """What mapReferencedUIDs[prefix, sequences...] maps: (0008,1155) inside the named sequences."""
     yield "(0008,1155)"
-    for tag_text, _ in _tag_arguments(call):
+    for tag_text, _, _ in _tag_arguments(call, facts, TOP):
         try:
             yield str(TagPattern.parse(tag_text))
         except ValueError:
             continue
 
 
-def _tag_arguments(call: ast.FunctionCall) -> Iterator[tuple[str, int]]:
-    skip = TAG_ARGUMENT_FUNCTIONS.get(call.name)
-    if skip is None:
-        return
-    for argument in call.arguments[skip:]:
-        for item in argument.items if isinstance(argument, ast.ListValue) else (argument,):
-            if isinstance(item, ast.StringLiteral):
-                yield from ((_last_segment(part), item.line) for part in _split_tag_list(item.value))
-            elif isinstance(item, ast.TagPath) and item.target is not None:
-                yield str(_element_pattern(item.target)), item.line
+def _argument_items(call: ast.FunctionCall, facts: ScriptFacts) -> Iterator[ast.Value]:
+    """The tag-naming arguments of ``call``, lists (written or bound to variables) spread out."""
+    first, last = TAG_ARGUMENT_FUNCTIONS.get(call.name, (0, 0))
+    stack = list(reversed(call.arguments[first:last]))
+    while stack:
+        item = stack.pop()
+        bound = facts.list_variables.get(item.name) if isinstance(item, ast.Variable) else None
+        if isinstance(item, ast.ListValue) or bound is not None:
+            stack.extend(reversed((bound or item).items))  # type: ignore[union-attr]
+        else:
+            yield item
+
+
+def _tag_arguments(call: ast.FunctionCall, facts: ScriptFacts, kind: str) -> Iterator[tuple[str, int, str]]:
+    """(tag pattern text, line, kind) for each tag an argument names; kind as _record_path decides it."""
+    for item in _argument_items(call, facts):
+        if isinstance(item, ast.StringLiteral) and call.name not in VALUE_ARGUMENT_FUNCTIONS:
+            for part in _split_tag_list(item.value):
+                yield (
+                    _last_segment(part),
+                    item.line,
+                    kind if "/" not in part or part.startswith("*/") else NESTED,
+                )
+        elif isinstance(item, ast.TagPath) and item.target is not None:
+            nested = not (item.is_top_level or _any_depth(item))
+            yield str(_element_pattern(item.target)), item.line, NESTED if nested else kind
 
 
 def _check_calls(node: ast.Node, facts: ScriptFacts) -> None:
@@ -340,11 +406,10 @@ def _check_calls(node: ast.Node, facts: ScriptFacts) -> None:
 
 
 def _check_tag_strings(call: ast.FunctionCall, facts: ScriptFacts) -> None:
-    skip = TAG_ARGUMENT_FUNCTIONS[call.name]
-    for argument in call.arguments[skip:]:
-        for item in argument.items if isinstance(argument, ast.ListValue) else (argument,):
-            if not isinstance(item, ast.StringLiteral):
-                continue
+    if call.name in VALUE_ARGUMENT_FUNCTIONS:
+        return  # their strings are values to look for, not tags
+    for item in _argument_items(call, facts):
+        if isinstance(item, ast.StringLiteral):
             for part in _split_tag_list(item.value):
                 if not _is_tag_path_text(part):
                     facts.findings.append(
@@ -421,13 +486,82 @@ VR_CHECKS = {
 }
 
 
+def _vr_of(tag: int) -> str | None:
+    row = rows_by_tag().get(tag)
+    if row is not None:
+        return row.vr
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return None
+
+
+def _check_hashed_identifier(tag: int, line: int, facts: ScriptFacts) -> None:
+    """hashUID/hashUIDList into an identifier that is not a UID (Patient ID, Accession Number, ...)."""
+    name = _tag_name(tag)
+    facts.findings.append(
+        Finding(
+            "warning",
+            "identifier-hashed-without-key",
+            line,
+            f"{name} is replaced by hashUID, an unkeyed hash: anyone who holds the original identifier can "
+            "recompute the value and re-identify the patient (pseudonymisation, not de-identification); "
+            "use a dummy value such as the XNAT subject or session label",
+        )
+    )
+    vr = _vr_of(tag)
+    limit = VR_MAX_LENGTH.get(vr or "")
+    if limit is not None and limit < HASH_UID_LENGTH:
+        facts.findings.append(
+            Finding(
+                "error",
+                "value-too-long-for-vr",
+                line,
+                f"{name} has VR {vr} (at most {limit} characters) but hashUID writes up to "
+                f"{HASH_UID_LENGTH}; receivers may reject the file or truncate the value",
+            )
+        )
+
+
+def _tag_name(tag: int) -> str:
+    row = rows_by_tag().get(tag)
+    return f"{format_tag(tag)} {row.name}" if row else format_tag(tag)
+
+
+def _check_known_tag(target: ast.TagPath, line: int, facts: ScriptFacts) -> None:
+    """A public tag that neither the DICOM dictionary nor Table E.1-1 knows: usually a typo."""
+    element = target.target
+    tag = element.tag if element is not None else None
+    if tag is None or element is None or element.is_private or tag in rows_by_tag() or _vr_of(tag):
+        return
+    facts.findings.append(
+        Finding(
+            "warning",
+            "unknown-tag",
+            line,
+            f"{format_tag(tag)} is not in the DICOM dictionary nor in Table E.1-1: probably a typo, so the "
+            "attribute meant is left as it is; check the group and element numbers",
+        )
+    )
+
+
 def _check_literal_vr(tag: int, value: ast.Value, line: int, facts: ScriptFacts) -> None:
     if not isinstance(value, ast.StringLiteral):
         return
-    try:
-        vr = dictionary_VR(tag)
-    except KeyError:
+    vr = _vr_of(tag)
+    if vr is None:
         return
+    limit = VR_MAX_LENGTH.get(vr)
+    if limit is not None and len(value.value) > limit:
+        facts.findings.append(
+            Finding(
+                "warning",
+                "value-too-long-for-vr",
+                line,
+                f"{format_tag(tag)} has VR {vr} (at most {limit} characters) but is set to a "
+                f"{len(value.value)}-character value; receivers may reject the file",
+            )
+        )
     check = VR_CHECKS.get(vr)
     if check is not None and not check.match(value.value):
         facts.findings.append(
@@ -520,11 +654,69 @@ def _effective(row: AnnexERow, facts: ScriptFacts, patterns: dict[str, TagPatter
         if any(r.action != last.action for r in later):
             return PARTIAL, lines
         return last.action, lines
-    if records and row.name.startswith("Referenced") and all(r.kind == NESTED for r in records):
-        return records[-1].action, lines  # reference attributes live inside sequences by nature
+    if records and _only_nested(row) and all(r.kind == NESTED for r in records):
+        return records[-1].action, lines  # such attributes live inside sequences by nature
     if records:
         return PARTIAL, lines
     return NONE, lines
+
+
+NESTED_ONLY_NOTE = (
+    "occurs only inside sequence items: a top-level statement does not reach it; write */ or +/ first"
+)
+
+
+def _top_level_tags(facts: ScriptFacts) -> set[int]:
+    return {
+        _parse_key(key).value
+        for key, records in facts.actions.items()
+        if key != PRIVATE_PATTERN_KEY and _parse_key(key).is_fixed and any(r.kind == SUBSET for r in records)
+    }
+
+
+def _only_nested(row: AnnexERow) -> bool:
+    """Attributes found only inside sequence items: the listed ones and "Referenced ..." values (a
+    "Referenced ... Sequence" itself, such as (0008,1110), sits at the top level)."""
+    return (row.name.startswith("Referenced") and row.vr != "SQ") or row.tag_value in NESTED_ONLY_TAGS
+
+
+def _nested_only_tag(tag: int) -> bool:
+    row = rows_by_tag().get(tag)
+    return row is not None and _only_nested(row)
+
+
+MEMBER_NOTE = (
+    "an SR content item attribute removed or emptied: no identity remains, as when its container is "
+    "removed; check the IOD's Type 1 rules"
+)
+
+
+def _apply_container_removals(attributes: list[AttributeResult], options: Sequence[str]) -> None:
+    """Members of an SR container follow it when the container is removed or emptied."""
+    by_tag = {result.row.tag_value: index for index, result in enumerate(attributes)}
+    for container, members in CONTAINER_MEMBERS.items():
+        holder = attributes[by_tag[container]] if container in by_tag else None
+        if holder is None or holder.effective not in {"X", "Z"}:
+            continue
+        for member in members:
+            index = by_tag.get(member)
+            if index is None or attributes[index].effective not in {NONE, PARTIAL}:
+                continue
+            derived = judge(attributes[index].row, "X", options, holder.lines)
+            if derived.verdict == "fail" and holder.verdict == "pass":
+                derived.verdict = "pass"
+            derived.note = f"removed with its container {holder.row.tag} {holder.row.name}"
+            attributes[index] = derived
+
+
+def _apply_member_removals(attributes: list[AttributeResult]) -> None:
+    """A member of an SR container removed or emptied on its own is judged as its container would be."""
+    members = {member for group in CONTAINER_MEMBERS.values() for member in group}
+    for result in attributes:
+        if result.row.tag_value not in members or result.verdict != "fail":
+            continue
+        if result.effective in {"X", "Z"} and accepted_actions(result.required) <= {"X", "Z", "D"}:
+            result.verdict, result.note = "pass", MEMBER_NOTE
 
 
 def _apply_derived_file_meta(

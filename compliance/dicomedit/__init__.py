@@ -1,31 +1,38 @@
 """DicomEdit 6 engine: parser (Lark grammar -> AST with line/column) and interpreter on pydicom datasets.
 
-Supported language (DicomEdit 6.0-6.7, as run by XNAT 1.7.3+; one statement per line):
+Checked against cases ported from NRG's dicom-edit6 unit tests and NrgXnat/xnat-rest-tests' scripts
+(tests/compliance/dicomedit/upstream/, ``scripts/dicomedit-agreement``). Supported language:
 
-* ``version "6.3"`` (an unknown value is an error; a second version line is kept in the AST);
+* ``version "6.x"``: 6.0-6.7 and 6.10 or later, as upstream's VersionManager (6.8/6.9 never existed);
 * ``(gggg,eeee) := value``, ``(gggg,eeee) ?= value`` (only if present), ``-(gggg,eeee)`` (delete);
+  statements are separated by line breaks or by nothing; a backslash before a line break joins lines;
 * variables ``NAME := value`` (lists ``{a, b}`` allowed), ``describe NAME "label"`` / ``hidden`` /
   ``const`` / ``immutable``, ``export NAME "field"``; XNAT's ``project``, ``subject``, ``session`` and
-  ``modalityLabel`` come from ``apply_script(..., variables=...)``;
+  ``modalityLabel`` come from ``apply_script(..., variables=...)``; any other unset variable is an error;
 * function calls ``name[arg, ...]`` as values or statements, ``echo value``, ``removeAllPrivateTags``;
 * conditions ``a = b``, ``!=``, ``~`` (regex), ``!~`` or a boolean function, used as
   ``cond ? action`` / ``cond ? action : action`` and ``if (cond) {...} elseif (cond) {...} else {...}``;
-* tag paths: private tags with creator ``(0019,{SIEMENS MR HEADER}0F)``; wildcard hex digits ``X``/``x``
-  (any), ``#`` (odd), ``@`` (even); sequences ``(0008,1115)[0]/(0008,1155)`` with item index or ``%``
-  (any item); ``+/`` (inside any sequence, not top level) and ``*/`` (any depth, top level included);
-* values: ``"strings"`` with backslash escapes, integers, floats, tag paths, variables, calls, lists;
-  ``//`` comments.
+* tags as upstream's lexer reads them: a group ending in an even digit (or ``@``) takes four element
+  digits, one ending in an odd digit (or ``#``) a creator, ``(0019,{SIEMENS MR HEADER}0F)``; blanks may
+  stand around the comma; ``X``/``x`` is any digit, ``#`` odd, ``@`` even. String arguments may also name
+  a private element by number (``delete["(0009,1010)"]``);
+* tag paths: ``(0008,1115)[0]/(0008,1155)``, ``[%]`` or no index for every item; ``+/`` (inside any
+  sequence), ``*/`` (any depth, top level included), ``./`` (exactly one sequence level). A path ending
+  in an item, ``(0008,1115)[0]``, names that item: deleting it empties it and keeps the others;
+* assignment and ``set`` write through one path only (no wildcards, an index on every sequence) and
+  create missing sequences, items and private creators; reading a plural path as a value is an error.
 
-DicomEdit 4 scripts (no version line, ``cond : action``, ``new UID``) raise DicomEditVersionError.
-
-Functions (dicom-edit6 semantics): hashUID (XNAT's exact SHA-1 name-based UUID -> ``2.25.<decimal>``),
-hashUIDList, newUID, mapUID, mapReferencedUIDs (same new UID for the same old one per Script/Interpreter),
-format (Java MessageFormat ``{n}``), lowercase, uppercase, substring, concatenate, replace (literal),
-match, ismatch, isPresent, set, removeTags/delete, blankValues (empties every element holding one of the
-given *values*), retainPrivateTags, shiftDateByIncrement, shiftDateTimeByIncrement,
-shiftDateTimeSequenceByIncrement, alterPixels (solid rectangles), true, false. Other DicomEdit 6 names
-(lookup, reject, ...) and unknown names raise DicomEditRuntimeError with the call's line and column.
-The ``.`` sequence prefix is taken as "exactly one sequence level" (its meaning is unconfirmed upstream).
+Functions (dicom-edit6 semantics): hashUID, hashUIDList, newUID, mapUID, mapReferencedUIDs, format,
+lowercase, uppercase (a missing value is an error), substring, concatenate, replace, match, ismatch,
+normalizeString, isPresent (every argument present), set, removeTags/delete, blankValues, collectValues,
+retainPrivateTags (creator form only), shiftDateByIncrement, shiftDateTimeByIncrement,
+shiftDateTimeSequenceByIncrement, shiftDateTimeListByIncrement (reduced-precision values shifted from the
+middle of their period; units seconds, minutes, hours, days, years of 365 days),
+scalePatientAgeAndDobFromStudyDate, reject (DicomEditRejectionError: XNAT does not archive the file),
+getURL (an error naming the URL: this engine works offline), alterPixels (solid rectangles), true,
+false. ``lookup`` (a table XNAT configures) and unknown names raise DicomEditRuntimeError with the line
+and column. Every DicomEditRuntimeError says that XNAT would not archive the file, as upstream fails
+there too.
 
     from compliance.dicomedit import load_script, apply_script
     script = load_script(Path("site.das"))  # or load_script_text(text, source=...); ScriptError if unusable
@@ -38,6 +45,7 @@ which turn unreadable files, non-UTF-8 text, DicomEdit 4 and syntax errors into 
 from compliance.dicomedit import ast
 from compliance.dicomedit.errors import (
     DicomEditError,
+    DicomEditRejectionError,
     DicomEditRuntimeError,
     DicomEditSyntaxError,
     DicomEditVersionError,
@@ -53,6 +61,7 @@ __all__ = [
     "KNOWN_FUNCTIONS",
     "SUPPORTED_VERSIONS",
     "DicomEditError",
+    "DicomEditRejectionError",
     "DicomEditRuntimeError",
     "DicomEditSyntaxError",
     "DicomEditVersionError",

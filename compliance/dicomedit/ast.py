@@ -78,8 +78,8 @@ class TagElement(Node):
         For a private element with a creator only the group and the low byte are constrained
         (the block byte depends on which block the creator reserved in each dataset).
         """
-        element = ("[0-9A-F]{2}" + _hex_pattern(self.element)) if self.creator else _hex_pattern(self.element)
-        return re.compile(_hex_pattern(self.group) + element)
+        element = ("[0-9A-F]{2}" + hex_pattern(self.element)) if self.creator else hex_pattern(self.element)
+        return re.compile(hex_pattern(self.group) + element)
 
 
 @dataclass(frozen=True)
@@ -312,5 +312,6 @@ _DIGIT_CLASSES = {
 }
 
 
-def _hex_pattern(digits: str) -> str:
+def hex_pattern(digits: str) -> str:
+    """A regex for hex digits written with DicomEdit's wildcards X/x (any), # (odd), @ (even)."""
     return "".join(_DIGIT_CLASSES.get(char, char.upper()) for char in digits)

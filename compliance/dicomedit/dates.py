@@ -1,4 +1,11 @@
-"""Shifting DICOM DA and DT values by an increment, keeping the value's precision and offset."""
+"""Shifting DICOM DA and DT values by an increment as dicom-edit6 does (DefaultDicomDateTimeShifter).
+
+A value of reduced precision stands for a period, and is shifted from the middle of that period
+(MidPointDateTimeFactory): "2022" from 1 July 2022, "202205" from 16 May 12:00, "20220519" from noon,
+"2022051913" from 13:30, "202205191347" from 13:47:30. The result keeps the input's precision, so
+"2022" shifted back three days stays "2022". Fractional seconds and the UTC offset are carried through
+unchanged, not shifted.
+"""
 
 from __future__ import annotations
 
@@ -6,76 +13,62 @@ import calendar
 import re
 from datetime import datetime, timedelta
 
-_DATETIME = re.compile(
-    r"^(?P<year>\d{4})(?P<month>\d{2})?(?P<day>\d{2})?(?P<hour>\d{2})?(?P<minute>\d{2})?(?P<second>\d{2})?"
-    r"(?P<fraction>\.\d{1,6})?(?P<offset>[+-]\d{4})?$"
+DATETIME = re.compile(
+    r"(?P<year>\d{4})(?P<month>\d{2})?(?P<day>\d{2})?(?P<hour>\d{2})?(?P<minute>\d{2})?(?P<second>\d{2})?"
+    r"(?P<fraction>\.\d{1,6})?(?P<offset>[+-]\d{4})?"
 )
-_SECONDS_PER_UNIT = {
-    "second": 1,
-    "seconds": 1,
-    "minute": 60,
-    "minutes": 60,
-    "hour": 3600,
-    "hours": 3600,
-    "day": 86400,
-    "days": 86400,
-    "week": 604800,
-    "weeks": 604800,
-}
-_CALENDAR_UNITS = {"month": 1, "months": 1, "year": 12, "years": 12}
-UNITS = tuple(_SECONDS_PER_UNIT) + tuple(_CALENDAR_UNITS)
+# DicomDateTimeShifter.toSeconds: the only units upstream knows; a year is 365 days, not a calendar year.
+SECONDS_PER_UNIT = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400, "years": 365 * 86400}
+UNITS = tuple(SECONDS_PER_UNIT)
+_FIELDS = ("month", "day", "hour", "minute", "second")
 
 
 def shift(value: str, increment: int, units: str) -> str:
     """Shift a DA (YYYYMMDD) or DT (YYYYMMDDHHMMSS.FFFFFF&ZZXX, trailing parts optional) value.
 
-    The result has the same components as the input (a date stays a date). Raises ValueError for a
-    value that is not a DICOM date/date-time or for unknown units.
+    Raises ValueError for a value that is not a DICOM date/date-time (empty included) or for units
+    other than seconds, minutes, hours, days and years (any letter case).
     """
-    text = value.strip()
-    match = _DATETIME.match(text)
-    if not match:
-        raise ValueError(f"{value!r} is not a DICOM date (YYYYMMDD) or date-time")
+    unit = units.lower()
+    if unit not in SECONDS_PER_UNIT:
+        raise ValueError(f"unsupported time-shift units {units!r}; DicomEdit knows: {', '.join(UNITS)}")
+    match = DATETIME.fullmatch(value or "")
+    if match is None:
+        raise ValueError(f"failed to parse DICOM date/time string {value!r}")
     parts = match.groupdict()
-    fraction = parts["fraction"] or ""
-    moment = datetime(
-        int(parts["year"]),
-        int(parts["month"] or 1),
-        int(parts["day"] or 1),
-        int(parts["hour"] or 0),
-        int(parts["minute"] or 0),
-        int(parts["second"] or 0),
-        int((fraction[1:] or "0").ljust(6, "0")),
-    )
-    unit = units.strip().lower()
-    if unit in _SECONDS_PER_UNIT:
-        moment += timedelta(seconds=increment * _SECONDS_PER_UNIT[unit])
-    elif unit in _CALENDAR_UNITS:
-        moment = _add_months(moment, increment * _CALENDAR_UNITS[unit])
+    try:
+        moment = midpoint(parts)
+    except ValueError as error:
+        raise ValueError(f"failed to parse DICOM date/time string {value!r}: {error}") from None
+    shifted = moment + timedelta(seconds=increment * SECONDS_PER_UNIT[unit])
+    return _format_like(shifted, parts)
+
+
+def midpoint(parts: dict[str, str | None]) -> datetime:
+    """The moment a value of the given components stands for: the middle of the period it leaves open."""
+    year = int(parts["year"] or "")
+    month = int(parts["month"]) if parts["month"] else 7
+    days_in_month = calendar.monthrange(year, month)[1]  # ValueError for a month outside 1-12
+    middle_day = days_in_month // 2 + 1 if parts["month"] else 1
+    day = int(parts["day"]) if parts["day"] else middle_day
+    if parts["hour"]:
+        hour = int(parts["hour"])
+    elif parts["day"]:
+        hour = 12
     else:
-        raise ValueError(f"unknown increment units {units!r}; expected one of: {', '.join(UNITS)}")
-    return _format_like(moment, parts, fraction) + (parts["offset"] or "")
+        hour = 12 if parts["month"] and days_in_month % 2 else 0
+    minute = int(parts["minute"]) if parts["minute"] else (30 if parts["hour"] else 0)
+    second = int(parts["second"]) if parts["second"] else (30 if parts["minute"] else 0)
+    return datetime(year, month, day, hour, minute, second)
 
 
-def _add_months(moment: datetime, months: int) -> datetime:
-    index = moment.year * 12 + moment.month - 1 + months
-    year, month = divmod(index, 12)
-    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
-    return moment.replace(year=year, month=month + 1, day=day)
-
-
-def _format_like(moment: datetime, parts: dict[str, str | None], fraction: str) -> str:
+def _format_like(moment: datetime, parts: dict[str, str | None]) -> str:
     text = f"{moment.year:04d}"
-    for name, number in (
-        ("month", moment.month),
-        ("day", moment.day),
-        ("hour", moment.hour),
-        ("minute", moment.minute),
-        ("second", moment.second),
-    ):
+    numbers = (moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    for name, number in zip(_FIELDS, numbers, strict=True):
         if parts[name] is None:
-            return text
+            break
         text += f"{number:02d}"
-    if fraction:
-        text += "." + f"{moment.microsecond:06d}"[: len(fraction) - 1]
-    return text
+    else:
+        text += parts["fraction"] or ""
+    return text + (parts["offset"] or "")

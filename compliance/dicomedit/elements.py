@@ -54,7 +54,7 @@ def coerce(value: Any, vr: str) -> Any:
     parts = text.split("\\")
     try:
         if vr in INTEGER_VRS:
-            numbers: list[Any] = [int(float(part)) for part in parts]
+            numbers: list[Any] = [wrap_integer(int(float(part)), vr) for part in parts]
         elif vr in FLOAT_VRS:
             numbers = [float(part) for part in parts]
         elif vr == "AT":
@@ -66,6 +66,36 @@ def coerce(value: Any, vr: str) -> Any:
     except ValueError:
         raise ValueConversionError(f"{text!r} is not a valid value for VR {vr}") from None
     return numbers if len(numbers) > 1 else numbers[0]
+
+
+# Bits of each binary integer VR and whether it is signed: dcm4che writes an out-of-range value modulo
+# 2**bits, so 1234567 in a US element is stored as 54919 (dicom-edit6 TestAssignToNumericVRs).
+INTEGER_WIDTHS = {"US": (16, False), "SS": (16, True), "UL": (32, False), "SL": (32, True), "UV": (64, False),
+                  "SV": (64, True)}  # fmt: skip
+
+
+def wrap_integer(number: int, vr: str) -> int:
+    """``number`` as an element of VR ``vr`` stores it: modulo 2**bits, in the signed range for SS/SL/SV."""
+    bits, signed = INTEGER_WIDTHS[vr]
+    wrapped = number % (1 << bits)
+    if signed and wrapped >= 1 << (bits - 1):
+        wrapped -= 1 << bits
+    return wrapped
+
+
+def value_warnings(element: DataElement, requested: Any) -> list[str]:
+    """What a reviewer should know about storing ``requested`` in ``element`` (e.g. a truncated number)."""
+    if element.VR not in INTEGER_VRS:
+        return []
+    text = _script_text(requested)
+    stored = element_text(element) or ""
+    asked = [str(int(float(part))) for part in text.split("\\")] if text else []
+    if asked and asked != stored.split("\\"):
+        return [
+            f"{text!r} is out of range for VR {element.VR}; stored {stored!r} (the value modulo "
+            f"2**{INTEGER_WIDTHS[element.VR][0]}), as DicomEdit does"
+        ]
+    return []
 
 
 def set_value(container: Dataset, tag: BaseTag, value: Any, vr: str | None = None) -> DataElement:
@@ -92,6 +122,10 @@ def _script_text(value: Any) -> str:
 def _scalar_text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("latin-1").rstrip("\x00 ")
-    if isinstance(value, float) and value.is_integer():
-        return str(value)
+    if type(value) is float and value.is_integer():  # not DSfloat, which keeps its text
+        return str(int(value))
+    if isinstance(value, BaseTag):
+        return (
+            f"{value:08X}"  # an AT value as dcm4che prints it: 00209056  # dcm4che prints FL/FD 30.0 as "30"
+        )
     return str(value)

@@ -11,15 +11,20 @@ from typing import Any
 
 from pydicom.config import disable_value_validation
 from pydicom.dataset import Dataset
-from pydicom.tag import Tag
 
 from compliance.dicomedit import ast
-from compliance.dicomedit.elements import ValueConversionError, element_text, new_element_vr, set_value
+from compliance.dicomedit.elements import (
+    ValueConversionError,
+    element_text,
+    new_element_vr,
+    set_value,
+    value_warnings,
+)
 from compliance.dicomedit.errors import DicomEditRuntimeError, DicomEditSyntaxError
 from compliance.dicomedit.functions import FUNCTIONS, UNSUPPORTED
 from compliance.dicomedit.parser import parse_tag_path
-from compliance.dicomedit.paths import Location, containers_for, private_block_start, resolve
-from compliance.dicomedit.runtime import Run, RuntimeValue, remove_private_tags, to_text, truthy
+from compliance.dicomedit.paths import Location, PathError, create_location, resolve, why_plural
+from compliance.dicomedit.runtime import Run, RuntimeValue, remove, remove_private_tags, to_text, truthy
 
 logger = logging.getLogger("compliance.dicomedit")
 
@@ -148,8 +153,13 @@ class DatasetRun(Run):
             self.statements(otherwise)
 
     def assign(self, target: ast.TagPath, value_node: ast.Value, *, only_if_present: bool) -> None:
-        locations = resolve(self.dataset, target)
         value = self.value(value_node)
+        if isinstance(value, ast.ListValue):
+            raise self.error(value_node, f"a list cannot be assigned to {target.text}")
+        # As dicom-edit6's assign: the path must be singular even when there is nothing to store.
+        plural = None if only_if_present else why_plural(target)
+        if plural is not None:
+            raise self.error(target, f"cannot assign to {target.text}: {plural}; assign through one path")
         if value is None:
             logger.warning(
                 "%s:%d:%d: %s has no value here; %s left unchanged",
@@ -160,29 +170,23 @@ class DatasetRun(Run):
                 target.text,
             )
             return
-        if isinstance(value, ast.ListValue):
-            raise self.error(value_node, f"a list cannot be assigned to {target.text}")
-        if not locations and not only_if_present:
-            locations = self.create_locations(target)
+        if only_if_present:
+            locations = [location for location in resolve(self.dataset, target) if location.item is None]
+        else:
+            locations = [self.created(target)]
         for location in locations:
             self.store(location, value, value_node)
 
-    def create_locations(self, target: ast.TagPath) -> list[Location]:
-        element = target.target
-        if element is None or element.has_wildcard or element.item is not None:
-            return []
-        locations = []
-        for container, depth in containers_for(self.dataset, target):
-            if element.creator is not None:
-                group = int(element.group, 16)
-                start = private_block_start(container, group, element.creator)
-                if start is None:
-                    start = container.private_block(group, element.creator.strip(), create=True).block_start
-                tag = (group << 16) | start | int(element.element, 16)
-            else:
-                tag = int(element.group + element.element, 16)
-            locations.append(Location(container, Tag(tag), depth))
-        return locations
+    def created(self, target: ast.TagPath) -> Location:
+        try:
+            location = create_location(self.dataset, target)
+        except PathError as error:
+            raise self.error(
+                target, f"cannot assign to {target.text}: {error}; assign through one path"
+            ) from None
+        if location.item is not None:
+            raise self.error(target, f"{target.text} is a sequence item, which holds attributes, not a value")
+        return location
 
     def store(self, location: Location, value: RuntimeValue, node: ast.Node) -> None:
         creator = None
@@ -193,11 +197,13 @@ class DatasetRun(Run):
             set_value(location.container, location.tag, value, new_element_vr(location.tag, creator))
         except ValueConversionError as error:
             raise self.error(node, f"cannot store the value in {_tag_text(location)}: {error}") from None
+        for warning in value_warnings(location.container[location.tag], value):
+            where = f"{self.source}:{node.line}:{node.column}"
+            logger.warning("%s: %s: %s", where, _tag_text(location), warning)
 
     def delete(self, target: ast.TagPath) -> None:
         for location in resolve(self.dataset, target):
-            if location.tag in location.container:
-                del location.container[location.tag]
+            remove(location)
 
     # --- values
     def value(self, node: ast.Value) -> RuntimeValue:
@@ -221,16 +227,27 @@ class DatasetRun(Run):
         return to_text(self.value(node))
 
     def tag_value(self, path: ast.TagPath) -> str | None:
+        plural = why_plural(path)
+        if plural is not None:
+            raise self.error(path, f"{path.text} cannot be read as one value: {plural}")
         for location in resolve(self.dataset, path):
-            return element_text(location.container[location.tag])
+            if location.item is None:
+                return element_text(location.container[location.tag])
         return None
 
     def variable(self, node: ast.Variable, name: str) -> RuntimeValue:
         if name in self.variables:
             return self.variables[name]
-        hint = " (XNAT sets it; pass it in variables=)" if name in XNAT_VARIABLES else ""
+        if name not in XNAT_VARIABLES:
+            raise self.error(
+                node, f"unknown variable '{name}': it is used before any statement gives it a value"
+            )
         logger.warning(
-            "%s:%d:%d: variable %r has no value%s", self.source, node.line, node.column, name, hint
+            "%s:%d:%d: variable %r has no value (XNAT sets it; pass it in variables=)",
+            self.source,
+            node.line,
+            node.column,
+            name,
         )
         return None
 

@@ -14,8 +14,21 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from compliance.dicomedit import ast
 from compliance.dicomedit.errors import DicomEditSyntaxError, DicomEditVersionError
 
-# The versions NRG's VersionManager accepts (dicom-edit6, VersionManager.supportedVersionStrings).
+# The versions NRG's VersionManager accepts: 6.0-6.7, then every minor from 6.10 up to the library's own
+# (dicom-edit6 VersionManager and VersionManagerTest); 6.8 and 6.9 were never accepted. Which 6.1x an XNAT
+# runs is not known here, so any 6.1x or later minor is accepted.
 SUPPORTED_VERSIONS = ("6.0", "6.1", "6.2", "6.3", "6.4", "6.5", "6.6", "6.7")
+FIRST_DERIVED_MINOR = 10
+_DERIVED_VERSION = re.compile(r"6\.(?P<minor>[1-9][0-9]+)")
+
+
+def is_supported_version(value: str) -> bool:
+    """True for a ``version`` string some DicomEdit 6 release accepts."""
+    derived = _DERIVED_VERSION.fullmatch(value)
+    return value in SUPPORTED_VERSIONS or (
+        derived is not None and int(derived.group("minor")) >= FIRST_DERIVED_MINOR
+    )
+
 
 # Lark terminal names -> words a script author recognises.
 TERMINAL_WORDS = {
@@ -65,8 +78,7 @@ _WORD_ORDER = [
     "':'", "','", "']'", "')'", "'}'", "end of line", "end of script",
 ]  # fmt: skip
 
-_STRING_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
-_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|[0-7]{1,3}|.)")
+_ESCAPE = re.compile(r'\\([\\"])')
 
 
 def parse(text: str, source: str = "<script>") -> ast.Script:
@@ -74,9 +86,21 @@ def parse(text: str, source: str = "<script>") -> ast.Script:
 
     Raises :class:`DicomEditSyntaxError` (line, column, offending text, expected words) for invalid
     text and :class:`DicomEditVersionError` for DicomEdit 4 scripts or unsupported version lines.
+    Lines and columns are those of ``text`` even where backslash-newline continuations were joined.
     """
+    joined = join_continuations(text)
     try:
-        script = _lark().parse(text)
+        script = _parse_joined(joined.text, source, _lark())
+    except DicomEditSyntaxError as error:
+        raise joined.relocate_error(error) from None
+    script = joined.relocate(script)
+    _check_versions(script, source)
+    return script
+
+
+def _parse_joined(text: str, source: str, parser: Lark) -> ast.Script:
+    try:
+        script = parser.parse(text)
     except _TreeError as error:
         raise DicomEditSyntaxError(
             error.message,
@@ -89,20 +113,20 @@ def parse(text: str, source: str = "<script>") -> ast.Script:
     except UnexpectedInput as error:
         raise _syntax_error(error, text, source) from None
     assert isinstance(script, ast.Script)
-    script = dataclasses.replace(script, source=source)
-    _check_versions(script, source)
-    return script
+    return dataclasses.replace(script, source=source)
 
 
 def parse_tag_path(text: str, source: str = "<tag path>") -> ast.TagPath:
     """Parse a tag path on its own, e.g. a string argument such as ``"*/(0008,1155)"``.
 
-    Raises DicomEditSyntaxError (column relative to ``text``) when it is not one tag path.
+    String arguments are read as upstream's functions read them, more leniently than script text: a
+    private tag may be named directly by its number, e.g. ``delete["(0009,1010)"]``. Raises
+    DicomEditSyntaxError (column relative to ``text``) when it is not one tag path.
     """
     stripped = text.strip()
     offset = len(text) - len(text.lstrip())
     try:
-        statements = parse(f"-{stripped}\n", source).statements
+        statements = _parse_joined(f"-{stripped}\n", source, _lark(lenient_tags=True)).statements
     except DicomEditSyntaxError as error:
         raise DicomEditSyntaxError(
             f"{text!r} is not a tag path such as (0010,0010) or */(0008,1155)",
@@ -125,14 +149,104 @@ def parse_tag_path(text: str, source: str = "<tag path>") -> ast.TagPath:
     return _shift_columns(target, offset - 1)
 
 
+# --- backslash-newline continuations ------------------------------------------------------------------
+
+_CONTINUATION = re.compile(r"\\\r?\n")
+
+
+@dataclasses.dataclass(frozen=True)
+class JoinedText:
+    """Script text with every backslash-newline removed, and the way back to the original positions."""
+
+    text: str
+    original_text: str
+    removals: tuple[tuple[int, int], ...] = ()  # (offset in ``text``, characters removed there)
+
+    def original_position(self, line: int, column: int) -> tuple[int, int]:
+        """The 1-based line and column in the original text of ``line``:``column`` in ``text``."""
+        if not self.removals or line < 1:
+            return line, column
+        offset = _offset_of(self.text, line, column)
+        offset += sum(length for at, length in self.removals if at <= offset)
+        return _position_of(self.original_text, offset)
+
+    def relocate(self, script: ast.Script) -> ast.Script:
+        if not self.removals:
+            return script
+        relocated = _relocate_node(script, self)
+        assert isinstance(relocated, ast.Script)
+        return relocated
+
+    def relocate_error(self, error: DicomEditSyntaxError) -> DicomEditSyntaxError:
+        if not self.removals or not error.line:
+            return error
+        line, column = self.original_position(error.line, error.column)
+        return type(error)(
+            error.reason,
+            source=error.source,
+            line=line,
+            column=column,
+            text=error.text,
+            expected=error.expected,
+        )
+
+
+def join_continuations(text: str) -> JoinedText:
+    """Remove backslash-newline pairs (anywhere: in strings, tags and comments too), as DicomEdit does."""
+    if "\\\n" not in text and "\\\r\n" not in text:
+        return JoinedText(text, text)
+    pieces: list[str] = []
+    removals: list[tuple[int, int]] = []
+    position = joined_length = 0
+    for match in _CONTINUATION.finditer(text):
+        pieces.append(text[position : match.start()])
+        joined_length += match.start() - position
+        removals.append((joined_length, match.end() - match.start()))
+        position = match.end()
+    pieces.append(text[position:])
+    return JoinedText("".join(pieces), text, tuple(removals))
+
+
+def _offset_of(text: str, line: int, column: int) -> int:
+    start = 0
+    for _ in range(line - 1):
+        start = text.index("\n", start) + 1
+    return start + column - 1
+
+
+def _position_of(text: str, offset: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return text.count("\n", 0, offset) + 1, offset - line_start + 1
+
+
+def _relocate_node(node: ast.Node, joined: JoinedText) -> ast.Node:
+    changes: dict[str, object] = {}
+    for field in dataclasses.fields(node):
+        value = getattr(node, field.name)
+        if isinstance(value, ast.Node):
+            changes[field.name] = _relocate_node(value, joined)
+        elif isinstance(value, tuple) and any(isinstance(item, ast.Node) for item in value):
+            changes[field.name] = tuple(
+                _relocate_node(item, joined) if isinstance(item, ast.Node) else item for item in value
+            )
+    line, column = joined.original_position(node.line, node.column)
+    return dataclasses.replace(node, line=line, column=column, **changes)
+
+
 def _shift_columns(node: ast.TagPath, delta: int) -> ast.TagPath:
     segments = tuple(dataclasses.replace(segment, column=segment.column + delta) for segment in node.segments)
     return dataclasses.replace(node, column=node.column + delta, segments=segments)
 
 
+# How parse_tag_path reads a tag in a string argument: any group with four digits or a creator.
+_LENIENT_TAG = r"/\([0-9A-Fa-fXx#@]{4}[ \t]*,[ \t]*(?:[0-9A-Fa-fXx#@]{4}|\{[^{}\n]*\}[0-9A-Fa-fXx#@]{2})\)/"
+
+
 @cache
-def _lark() -> Lark:
+def _lark(lenient_tags: bool = False) -> Lark:
     grammar = resources.files("compliance.dicomedit").joinpath("grammar.lark").read_text(encoding="utf-8")
+    if lenient_tags:
+        grammar = re.sub(r"^TAG\.4: .*$", lambda _: "TAG.4: " + _LENIENT_TAG, grammar, flags=re.MULTILINE)
     # The transformer runs inside the LALR parser: no parse tree is built, which halves parse time.
     return Lark(
         grammar,
@@ -183,18 +297,13 @@ def _position(token: Token) -> tuple[int, int]:
 
 
 def unescape(literal: str) -> str:
-    """The value of a string literal as written in a script (quotes included)."""
+    """The value of a string literal as DicomEdit reads it (quotes included in ``literal``).
 
-    def replace(match: re.Match[str]) -> str:
-        escape = match.group(1)
-        if escape[0] == "u" and len(escape) == 5:
-            return chr(int(escape[1:], 16))
-        if escape[0] in "01234567":
-            return chr(int(escape, 8))
-        # Unknown escapes (e.g. regex classes such as \d) are kept as written.
-        return _STRING_ESCAPES.get(escape, "\\" + escape)
-
-    return _ESCAPE.sub(replace, literal[1:-1])
+    Only ``\\\\`` (one backslash) and ``\\"`` (a quote) are translated; every other backslash sequence
+    (``\\d``, ``\\n``, ``\\t``) is kept as written, as dicom-edit6's extractStringValue does, so regular
+    expressions read naturally.
+    """
+    return _ESCAPE.sub(lambda match: match.group(1), literal[1:-1])
 
 
 class _ToAst(Transformer):
@@ -322,17 +431,18 @@ class _ToAst(Transformer):
             if isinstance(item, int) and item < 0:
                 message = f"sequence item index must not be negative: {index}"
                 raise self._error(index, message, ["integer", "'%'"])
-        group, element = str(tag)[1:-1].split(",", 1)
+        group, element = (part.strip() for part in str(tag)[1:-1].split(",", 1))
         creator = None
+        written = f"({group},{element})"
         if element.startswith("{"):
             creator, element = element[1:].split("}", 1)
             if not creator.strip():
-                raise self._error(tag, f"empty private creator in {tag}", ["private creator"])
+                raise self._error(tag, f"empty private creator in {written}", ["private creator"])
             if group[-1] in "02468aAcCeE@":
                 raise self._error(
-                    tag, f"private creator given for even (public) group {group} in {tag}", ["odd group"]
+                    tag, f"private creator given for even (public) group {group} in {written}", ["odd group"]
                 )
-        text = str(tag) + (f"[{children[2]}]" if item is not None else "")
+        text = written + (f"[{children[2]}]" if item is not None else "")
         return ast.TagElement(*_position(tag), group, element, creator, item, text)
 
     def _error(self, token: Token, message: str, expected: list[str]) -> _TreeError:
@@ -345,7 +455,7 @@ def _segment_text(segment: ast.PathSegment) -> str:
 
 def _check_versions(script: ast.Script, source: str) -> None:
     for version in script.versions:
-        if version.value in SUPPORTED_VERSIONS:
+        if is_supported_version(version.value):
             continue
         details = {"source": source, "line": version.line, "column": version.column, "text": version.value}
         if version.value.startswith("4"):
@@ -356,8 +466,9 @@ def _check_versions(script: ast.Script, source: str) -> None:
                 **details,
             )
         raise DicomEditSyntaxError(
-            f'unknown DicomEdit version "{version.value}"; expected one of: {", ".join(SUPPORTED_VERSIONS)}',
-            expected=list(SUPPORTED_VERSIONS),
+            f'unknown DicomEdit version "{version.value}"; expected one of: {", ".join(SUPPORTED_VERSIONS)}, '
+            "or 6.10 and later (no DicomEdit 6 release accepts 6.8 or 6.9)",
+            expected=[*SUPPORTED_VERSIONS, "6.10"],
             **details,
         )
 
@@ -383,6 +494,7 @@ def looks_like_dicomedit4(text: str) -> bool:
 def _syntax_error(error: UnexpectedInput, text: str, source: str) -> DicomEditSyntaxError:
     line, column = int(getattr(error, "line", 0) or 0), int(getattr(error, "column", 0) or 0)
     if looks_like_dicomedit4(text):
+        line, column = min((line, column), _dicomedit4_position(text) or (line, column))
         return DicomEditVersionError(
             "this looks like a DicomEdit 4 script (no version line; 'condition : action' or 'new UID'), "
             'which is not supported; rewrite it for DicomEdit 6 and start it with version "6.3"',
@@ -397,7 +509,7 @@ def _syntax_error(error: UnexpectedInput, text: str, source: str) -> DicomEditSy
     malformed_tag = _malformed_tag(error, text)
     if malformed_tag:
         offending = malformed_tag
-        reason = f"malformed tag {offending!r}; a tag is (gggg,eeee) or (gggg,{{creator}}ee) in hex digits"
+        reason = f"malformed tag {offending!r}; " + _tag_rule(malformed_tag)
     elif isinstance(error, UnexpectedCharacters) and offending.startswith('"'):
         reason = "unterminated string (no closing '\"' on this line)"
     elif isinstance(error, UnexpectedCharacters) and offending.startswith("#"):
@@ -413,6 +525,17 @@ def _syntax_error(error: UnexpectedInput, text: str, source: str) -> DicomEditSy
     return DicomEditSyntaxError(
         reason, source=source, line=line, column=column, text=offending, expected=expected
     )
+
+
+def _dicomedit4_position(text: str) -> tuple[int, int] | None:
+    """Where a DicomEdit 4 ``new UID`` is (the word after ``new``), for the error to point at it."""
+    blanked = _STRING_OR_COMMENT.sub(lambda match: " " * len(match.group(0)), text)
+    found = re.search(r":=\s*new\s+([A-Za-z])", blanked)
+    if found is None:
+        return None
+    offset = found.start(1)
+    line_start = text.rfind("\n", 0, offset) + 1
+    return text.count("\n", 0, offset) + 1, offset - line_start + 1
 
 
 def _offending_text(error: UnexpectedInput, text: str) -> str:
@@ -442,9 +565,40 @@ def _malformed_tag(error: UnexpectedInput, text: str) -> str:
     else:
         return ""
     candidate = re.match(r"\([0-9A-Za-z#@{} ,.\-]{0,40}\)?", text[position:])
-    if not candidate or not re.match(r"\([0-9A-Fa-fXx#@]", candidate.group(0)):
+    if not candidate or not re.match(r"\([ \t]*[0-9A-Fa-fXx#@]", candidate.group(0)):
         return ""
     return candidate.group(0)
+
+
+_HEX = "[0-9A-Fa-fXx#@]"
+_NUMBERED_TAG = re.compile(rf"\(\s*({_HEX}{{4}})\s*,\s*({_HEX}{{4}}|\{{[^{{}}]*\}}{_HEX}{{2}})\s*\)")
+
+
+def _tag_rule(candidate: str) -> str:
+    """Which of DicomEdit 6's tag rules ``candidate`` breaks, in words a script author can act on."""
+    match = _NUMBERED_TAG.fullmatch(candidate)
+    if match is None:
+        return "a tag is (gggg,eeee) or (gggg,{creator}ee) in hex digits"
+    group, element = match.groups()
+    last = group[-1]
+    if last in "Xx":
+        return (
+            f"the last digit of group {group} cannot be X: DicomEdit 6 must know whether the group is public "
+            "(an even digit or @) or private (an odd digit or #)"
+        )
+    if candidate[1] in " \t" or candidate[-2] in " \t":
+        return "DicomEdit 6 accepts blanks around the comma only, not after '(' or before ')'"
+    if element.startswith("{") and last in "02468AaCcEe@":
+        return f"private creator given for even (public) group {group}: a creator belongs to an odd group"
+    if element.startswith("{"):
+        return (
+            "a private creator starts with a letter and holds only letters, digits, spaces and - _ . : "
+            "(DicomEdit 6's lexer); name it exactly as the data does"
+        )
+    return (
+        f"group {group} is private (odd): DicomEdit 6 names a private element through its creator, e.g. "
+        f"({group},{{CREATOR}}{element[2:]}), and does not accept it by number in script text"
+    )
 
 
 def _expected_at(text: str, position: int) -> set[str] | None:

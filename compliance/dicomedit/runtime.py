@@ -14,6 +14,7 @@ from pydicom.tag import BaseTag
 
 from compliance.dicomedit import ast
 from compliance.dicomedit.errors import DicomEditRuntimeError
+from compliance.dicomedit.paths import Location
 
 RuntimeValue = str | int | float | bool | ast.ListValue | None
 
@@ -21,6 +22,7 @@ RuntimeValue = str | int | float | bool | ast.ListValue | None
 class Run(Protocol):
     """The state of applying a script to one dataset, as a DicomEdit function uses it."""
 
+    source: str
     dataset: Dataset
     variables: dict[str, Any]
     uid_map: dict[str, str]  # old -> new UID, shared by every dataset the Interpreter handles
@@ -30,6 +32,8 @@ class Run(Protocol):
     def tag_paths(self, arguments: Iterable[ast.Value], function: str) -> list[ast.TagPath]: ...
 
     def assign(self, target: ast.TagPath, value_node: ast.Value, *, only_if_present: bool) -> None: ...
+
+    def call(self, call: ast.FunctionCall) -> RuntimeValue: ...
 
     def error(self, node: ast.Node, message: str) -> DicomEditRuntimeError: ...
 
@@ -48,6 +52,15 @@ def remove_private_tags(dataset: Dataset, keep: set[tuple[int, int]]) -> None:
         if element.VR == "SQ" and element.value:
             for item in element.value:
                 remove_private_tags(item, keep)
+
+
+def remove(location: Location) -> None:
+    """Delete what a location names. A sequence item is emptied and kept, as dicom-edit6 does (DE-91):
+    ``-(0008,1115)[0]`` leaves the sequence with an empty first item and its other items untouched."""
+    if location.item is not None:
+        location.item_dataset.clear()
+    elif location.tag in location.container:
+        del location.container[location.tag]
 
 
 def tags_of(dataset: Dataset) -> list[BaseTag]:

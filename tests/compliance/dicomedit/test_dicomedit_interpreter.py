@@ -161,7 +161,7 @@ def test_delete_with_wildcards() -> None:
     ds.add_new(0x60023000, "OW", b"\x00\x01")
     ds.add_new(0x60010010, "LO", "odd group")
     ds.add_new(0x50000010, "US", 1)
-    run("-(60X@,3000)\n-(50XX,XXXX)", ds)
+    run("-(60X@,3000)\n-(50X@,XXXX)", ds)
     assert 0x60003000 not in ds and 0x60023000 not in ds and 0x50000010 not in ds
     assert 0x60010010 in ds
 
@@ -262,7 +262,10 @@ def test_echo_logs_with_line(caplog: pytest.LogCaptureFixture) -> None:
 def test_unknown_function_names_function_line_and_column() -> None:
     with pytest.raises(DicomEditRuntimeError) as caught:
         run("(0010,0010) := anonymise[(0010,0010)]", patient())
-    assert str(caught.value) == "test.das:2:16: unknown function 'anonymise'"
+    assert str(caught.value) == (
+        "test.das:2:16: unknown function 'anonymise' "
+        "(DicomEdit stops here, so XNAT would not archive the file)"
+    )
     assert (caught.value.line, caught.value.column) == (2, 16)
 
 
@@ -421,7 +424,7 @@ def test_malformed_tag_string_argument_is_a_runtime_error() -> None:
         ('replace["a.b.c", ".", "-"]', "a-b-c"),  # literal, not a regex
         (r'match[(0010,0010), "(\\w+)\\^(\\w+)", 2]', "Jane"),
         ("shiftDateByIncrement[(0008,0020), -30]", "20240214"),
-        ('shiftDateByIncrement["20240131", 1, "months"]', "20240229"),
+        ('shiftDateByIncrement["20240131", 1, "years"]', "20250130"),
         ('shiftDateTimeByIncrement["20240315101500.123+0100", 3600]', "20240315111500.123+0100"),
         ('shiftDateTimeByIncrement["202403151015", -2, "days"]', "202403131015"),
     ],
@@ -447,8 +450,10 @@ def test_substring_out_of_range() -> None:
 
 
 def test_shift_of_a_non_date_is_a_runtime_error() -> None:
-    with pytest.raises(DicomEditRuntimeError, match="not a DICOM date"):
+    with pytest.raises(DicomEditRuntimeError, match=r"\(0008,1030\) has VR LO, not DA"):
         run("(0008,0020) := shiftDateByIncrement[(0008,1030), 3]", patient())
+    with pytest.raises(DicomEditRuntimeError, match="failed to parse DICOM date/time string 'MRI head'"):
+        run('(0008,0020) := shiftDateByIncrement["MRI head", 3]', patient())
 
 
 def test_shift_date_time_sequence_by_increment() -> None:
