@@ -40,7 +40,7 @@ from compliance.anon.conformance import (
     judge,
     not_applicable,
 )
-from compliance.dicomedit import KNOWN_FUNCTIONS, ast
+from compliance.dicomedit import ast, unknown_function_calls
 
 LintReport = ConformanceReport
 
@@ -388,20 +388,18 @@ def _tag_arguments(call: ast.FunctionCall, facts: ScriptFacts, kind: str) -> Ite
 
 def _check_calls(node: ast.Node, facts: ScriptFacts) -> None:
     """Unknown functions and malformed tag strings inside function arguments."""
-    for inner in ast.walk(node):
-        if not isinstance(inner, ast.FunctionCall):
-            continue
-        if inner.name not in KNOWN_FUNCTIONS:
-            facts.findings.append(
-                Finding(
-                    "error",
-                    "unknown-function",
-                    inner.line,
-                    f"unknown function {inner.name}[...]; DicomEdit will fail when the script runs",
-                    inner.column,
-                )
+    for inner in unknown_function_calls(node):
+        facts.findings.append(
+            Finding(
+                "error",
+                "unknown-function",
+                inner.line,
+                f"unknown function {inner.name}[...]; DicomEdit will fail when the script runs",
+                inner.column,
             )
-        if inner.name in TAG_ARGUMENT_FUNCTIONS:
+        )
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.FunctionCall) and inner.name in TAG_ARGUMENT_FUNCTIONS:
             _check_tag_strings(inner, facts)
 
 

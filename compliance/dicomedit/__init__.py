@@ -53,7 +53,12 @@ from compliance.dicomedit.errors import (
 )
 from compliance.dicomedit.functions import FUNCTIONS, KNOWN_FUNCTIONS, hash_uid
 from compliance.dicomedit.interpreter import Interpreter, apply_script, collected_messages
-from compliance.dicomedit.loader import load_script, load_script_text
+from compliance.dicomedit.loader import (
+    load_script,
+    load_script_text,
+    refuse_unknown_functions,
+    unknown_function_calls,
+)
 from compliance.dicomedit.parser import SUPPORTED_VERSIONS, parse, parse_tag_path
 
 __all__ = [
@@ -75,4 +80,6 @@ __all__ = [
     "load_script_text",
     "parse",
     "parse_tag_path",
+    "refuse_unknown_functions",
+    "unknown_function_calls",
 ]

@@ -59,3 +59,27 @@ def _line_and_column(data: bytes, offset: int) -> tuple[int, int]:
     line_start = data.rfind(b"\n", 0, offset) + 1
     column = len(data[line_start:offset].decode("utf-8", errors="replace")) + 1
     return data.count(b"\n", 0, offset) + 1, column
+
+
+def unknown_function_calls(node: ast.Node) -> list[ast.FunctionCall]:
+    """Calls of functions DicomEdit 6 does not have: XNAT fails on them for every file it receives."""
+    from compliance.dicomedit.functions import KNOWN_FUNCTIONS  # noqa: PLC0415 - the engine loads on use
+
+    calls = (inner for inner in ast.walk(node) if isinstance(inner, ast.FunctionCall))
+    return [call for call in calls if call.name not in KNOWN_FUNCTIONS]
+
+
+def refuse_unknown_functions(script: ast.Script, source: str) -> ast.Script:
+    """The script, or a ScriptError naming each call of a function DicomEdit 6 does not have."""
+    unknown = unknown_function_calls(script)
+    if unknown:
+        first = unknown[0]
+        names = ", ".join(f"{call.name}[...] (line {call.line})" for call in unknown)
+        raise ScriptError(
+            f"the script calls functions DicomEdit 6 does not have: {names}; XNAT would fail on every "
+            "file it receives (`enclave anon lint` reports the same)",
+            source=source,
+            line=first.line,
+            column=first.column,
+        )
+    return script

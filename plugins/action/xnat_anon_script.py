@@ -18,14 +18,23 @@ NOTHING_SENT = "Nothing was sent to XNAT."
 def load_loader():
     """compliance.dicomedit's script loader, imported lazily: a controller-side dependency."""
     try:
-        from compliance.dicomedit import ScriptError, load_script_text  # noqa: PLC0415 - controller-only dependency
+        from compliance.dicomedit import (  # noqa: PLC0415 - controller-only dependency
+            ScriptError,
+            load_script_text,
+            refuse_unknown_functions,
+        )
     except ImportError as error:
         raise AnsibleActionFail(
             "xnat_anon_script parses DicomEdit scripts on the controller and needs the xnat-enclave "
             "'compliance' package there (install the repository with 'pip install -e .' into the Python "
             "that runs ansible-playbook): %s. %s" % (error, NOTHING_SENT)
         ) from None
-    return load_script_text, ScriptError
+
+    def load(text, source):
+        """Parse the script; refuse it when XNAT could not run it."""
+        return refuse_unknown_functions(load_script_text(text, source), source)
+
+    return load, ScriptError
 
 
 class ActionModule(ActionBase):

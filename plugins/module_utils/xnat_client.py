@@ -18,6 +18,7 @@ __metaclass__ = type
 import base64
 import json
 import socket
+import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -60,14 +61,19 @@ def xnat_argument_spec():
 
 
 class XnatApiError(Exception):
-    """A failed XNAT call. ``str()`` names method, URL, status and XNAT's message."""
+    """A failed XNAT call. ``str()`` names method, URL, status and XNAT's message.
 
-    def __init__(self, method, url, status=None, message="", hint=""):
+    ``retryable`` is False for what waiting cannot mend (a host name that does not resolve, a certificate
+    that does not verify): those fail at once instead of using up the retry budget.
+    """
+
+    def __init__(self, method, url, status=None, message="", hint="", *, retryable=None):
         self.method = method
         self.url = url
         self.status = status
         self.message = message
         self.hint = hint
+        self.retryable = retryable
         where = "%s %s" % (method, url)
         what = "HTTP %s" % status if status is not None else "no response"
         text = "%s failed: %s" % (where, what)
@@ -133,7 +139,7 @@ class XnatClient:
         sleep=time.sleep,
         clock=time.monotonic,
     ):
-        self.base_url = url.rstrip("/")
+        self.base_url = check_url(url).rstrip("/")
         self.user = user
         self._password = password
         self.timeout = timeout
@@ -241,6 +247,8 @@ class XnatClient:
 
     @staticmethod
     def _retryable(error):
+        if error.retryable is not None:
+            return error.retryable
         return error.status is None or error.status in RETRYABLE_STATUSES
 
     def _gave_up(self, error, attempts):
@@ -284,7 +292,10 @@ class XnatClient:
             return XnatResponse(error.code, body, dict(error.headers or {}), method, shown_url)
         except (URLError, socket.timeout, ConnectionError, OSError) as error:
             reason = getattr(error, "reason", error)
-            raise XnatApiError(method, shown_url, None, "cannot connect: %s" % (reason,)) from None
+            hint = _configuration_problem(reason)
+            raise XnatApiError(
+                method, shown_url, None, "cannot connect: %s" % (reason,), hint, retryable=not hint
+            ) from None
 
     def map_reads(self, func, items):
         """``[func(item) for item in items]`` with the reads overlapping on a few threads.
@@ -297,6 +308,26 @@ class XnatClient:
             return [func(item) for item in items]
         with ThreadPoolExecutor(max_workers=min(READ_WORKERS, len(items))) as pool:
             return list(pool.map(func, items))
+
+
+def _configuration_problem(reason):
+    """What to fix when a connection error is a configuration error rather than XNAT starting up."""
+    if isinstance(reason, socket.gaierror):
+        return "The host name in xnat_url does not resolve; check xnat_url (not retried)"
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return "XNAT's certificate does not verify; set ca_path to the trust CA that signed it (not retried)"
+    return ""
+
+
+def check_url(url):
+    """xnat_url must be an http(s) URL with a host; anything else is a configuration error."""
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            "xnat_url %r is not an http:// or https:// URL with a host name (for example "
+            "https://xnat.trust.nhs.uk); nothing was sent" % (redact_url(url or ""),)
+        )
+    return url
 
 
 def _read_error_body(error):

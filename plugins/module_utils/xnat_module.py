@@ -18,6 +18,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.xnat_enclave.xnat.plugins.module_utils.xnat_client import (
     XnatApiError,
@@ -64,7 +66,10 @@ def run_xnat_module(argument_spec, reconcile, **module_kwargs):
     spec = xnat_argument_spec()
     spec.update(argument_spec)
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **module_kwargs)
-    client = XnatClient.from_module(module)
+    try:
+        client = XnatClient.from_module(module)
+    except ValueError as error:  # xnat_url unusable: a configuration error, never retried
+        module.fail_json(msg=str(error), actions=[], http_requests=0, http_writes=0)
     api = XnatAPI(client, check_mode=module.check_mode)
     diff = Diff()
     counters = {}
@@ -136,6 +141,42 @@ def normalise(value):
 def differs(current, desired):
     """True when the desired value is not what XNAT holds (after normalising shapes)."""
     return normalise(current) != normalise(desired)
+
+
+# --- XNAT identifier checks (what XNAT refuses, refused here before the first request) -----------
+# Project ids: XNAT answers 417 "Invalid character in project ID." (ProjectResource); usernames and
+# e-mail addresses: UsersApi.validateUser with Patterns.EXPR_USERNAME and Users.EXPRESSION_EMAIL.
+PROJECT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+USERNAME = re.compile(r"[a-zA-Z][A-Za-z0-9\-_'.]{0,63}")
+EMAIL = re.compile(
+    r"[A-Za-z0-9_!#$%&'*+/=?`{|}~^-]+(?:\.[A-Za-z0-9_!#$%&'*+/=?`{|}~^-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+)
+
+
+def validate_project_id(value, where="project"):
+    if not PROJECT_ID.fullmatch(str(value)):
+        raise XnatInputError(
+            "%s: project id %r is not one XNAT accepts: 1-64 letters, digits, '_' or '-' (no spaces, slashes "
+            "or accents). %s" % (where, value, NOTHING_CHANGED)
+        )
+    return str(value)
+
+
+def validate_username(value, where="user"):
+    if not USERNAME.fullmatch(str(value)):
+        raise XnatInputError(
+            "%s: username %r is not one XNAT accepts: a letter, then up to 63 letters, digits or - _ ' . "
+            "%s" % (where, value, NOTHING_CHANGED)
+        )
+    return str(value)
+
+
+def validate_email(value, where="user"):
+    if not EMAIL.fullmatch(str(value)):
+        raise XnatInputError(
+            "%s: e-mail address %r is not one XNAT accepts. %s" % (where, value, NOTHING_CHANGED)
+        )
+    return str(value)
 
 
 # --- DICOM input checks --------------------------------------------------------------------------------

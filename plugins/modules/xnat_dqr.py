@@ -315,6 +315,13 @@ def windows_to_add(label, wanted, current):
     return missing
 
 
+def check_settings(wanted):
+    """The settings whose form is known, checked before any request: the calling AE is an AE title."""
+    if wanted.get("dqrCallingAe") is not None:
+        wanted["dqrCallingAe"] = validate_ae_title(wanted["dqrCallingAe"], "settings.dqrCallingAe")
+    return wanted
+
+
 def reconcile_settings(api, diff, wanted):
     found = api.get_dqr_settings()
     if found is None:
@@ -426,12 +433,13 @@ def echo(api, pacs_id, item):
 def reconcile(module, api, diff):
     items = [validate(dict(item)) for item in module.params["pacs"] or []]
     unique_or_fail(items, "label", "PACS labels")
+    settings = check_settings(dict(module.params["settings"] or {}))
     existing = match_existing(items, api.list_pacs()) if items else []
     windows = [plan_windows(api, item, entry) for item, entry in zip(items, existing)]  # noqa: B905
     # Everything is read and checked; from here on the task writes.
     result = {}
-    if module.params["settings"]:
-        result["settings_path"] = reconcile_settings(api, diff, module.params["settings"])
+    if settings:
+        result["settings_path"] = reconcile_settings(api, diff, settings)
     result["pacs"] = [
         apply_pacs(api, diff, item, entry, planned)
         for item, entry, planned in zip(items, existing, windows)  # noqa: B905 - runs on Python 3.8 targets

@@ -128,6 +128,7 @@ from ansible_collections.xnat_enclave.xnat.plugins.module_utils.xnat_module impo
     differs,
     run_xnat_module,
     unique_or_fail,
+    validate_project_id,
 )
 
 # (option, XNAT's role suffix of the group id, XNAT's group display name)
@@ -307,7 +308,10 @@ def diff_view(item, current, report):
 
 
 def reconcile(module, api, diff):
-    items = [dict(item, id=str(item["id"])) for item in module.params["projects"]]
+    items = [
+        dict(item, id=validate_project_id(item["id"], "projects[%d]" % index))
+        for index, item in enumerate(module.params["projects"])
+    ]
     unique_or_fail(items, "id", "projects")
     known_users = set(api.list_usernames())
     for item in items:

@@ -118,6 +118,8 @@ from ansible_collections.xnat_enclave.xnat.plugins.module_utils.xnat_module impo
     XnatInputError,
     differs,
     run_xnat_module,
+    validate_email,
+    validate_username,
 )
 
 PROFILE_FIELDS = (("first_name", "firstName"), ("last_name", "lastName"), ("email", "email"))
@@ -128,6 +130,15 @@ def desired(raw):
     item = {key: value for key, value in raw.items() if value is not None}
     if item["state"] == "absent":
         item["enabled"] = False
+    return item
+
+
+def checked(item, index):
+    """Username and e-mail address as XNAT accepts them, refused before the first request otherwise."""
+    where = "users[%d]" % index
+    validate_username(item["username"], where)
+    if item.get("email"):
+        validate_email(item["email"], "%s (%s)" % (where, item["username"]))
     return item
 
 
@@ -225,7 +236,7 @@ def diff_view(item, profile, current, report):
 
 
 def reconcile(module, api, diff):
-    items = [desired(raw) for raw in module.params["users"]]
+    items = [checked(desired(raw), index) for index, raw in enumerate(module.params["users"])]
     profiles = {profile.get("username"): profile for profile in api.list_user_profiles()}
     reports = []
     for item in items:
