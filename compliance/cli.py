@@ -22,6 +22,7 @@ COMMAND_GROUPS: tuple[tuple[str, str], ...] = (
     ("xnat-audit", "compliance.xnat_audit"),
     ("anon", "compliance.anon.cli"),
     ("deid", "compliance.deid.cli"),
+    ("import", "compliance.importer.cli"),
 )
 
 
