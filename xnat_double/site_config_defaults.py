@@ -183,6 +183,11 @@ DEFAULT_SITE_CONFIG: dict[str, Any] = {
     'addCountFieldsToProjectListings': True,
     'removeScanAggregateFields': False,
     'defaultToPagedRestfulLists': False,
+    # JMS listener concurrency (XNAT reads them when it starts; FLIP#663 caps both to 2-8 for bulk imports).
+    'defaultJmsListenerMinConcurrency': 10,
+    'defaultJmsListenerMaxConcurrency': 40,
+    'prearchiveOperationJmsListenerMinConcurrency': 10,
+    'prearchiveOperationJmsListenerMaxConcurrency': 40,
 
 }
 # fmt: on

@@ -181,6 +181,14 @@ def test_first_run_configures_second_run_changes_nothing(xnat_double, trust, tmp
         "NEURO02 dcm2niix": False,
     }
     assert "Svc-Test-Only-1" not in first["raw"] and "Admin-Test-Only-1" not in first["raw"]
+    assert {key: value for key, value in state.site_config.items() if "JmsListener" in key} == {
+        "defaultJmsListenerMinConcurrency": 2,
+        "defaultJmsListenerMaxConcurrency": 8,
+        "prearchiveOperationJmsListenerMinConcurrency": 2,
+        "prearchiveOperationJmsListenerMaxConcurrency": 8,
+    }, "FLIP's caps, not XNAT's 10-40"
+    restart = "Say that XNAT must be restarted for new JMS listener caps to take effect"
+    assert "restart Tomcat" in task_results(first)[restart]["msg"]
 
     xnat_double.clear_requests()
     second = run_configure(trust, tmp_path)
@@ -188,6 +196,7 @@ def test_first_run_configures_second_run_changes_nothing(xnat_double, trust, tmp
     changed = [name for name, result in task_results(second).items() if result.get("changed")]
     assert second["stats"][HOST]["changed"] == 0, changed
     assert xnat_double.writes() == []
+    assert task_results(second)[restart].get("skipped") is True, "no restart asked when nothing changed"
 
 
 def test_check_mode_on_a_fresh_xnat_previews_the_bootstrap_and_sends_no_write(xnat_double, trust, tmp_path):
@@ -286,6 +295,17 @@ def test_a_short_password_fails_before_any_request_and_is_never_printed(xnat_dou
     assert "Shorter than 12 characters (xnat_config_password_min_length):" in output
     assert "xnat_config_service_password, xnat_config_users erin" in output
     assert "Short-9" not in result["raw"] and "tiny-pw-1" not in result["raw"]
+    assert xnat_double.requests() == []
+
+
+def test_jms_listener_caps_out_of_range_fail_before_any_request(xnat_double, trust, tmp_path):
+    variables = yaml.safe_load((trust / "group_vars" / "trust_test.yml").read_text())
+    variables["xnat_config_jms_listener_concurrency"] = {"min": 8, "max": 2}
+    (trust / "group_vars" / "trust_test.yml").write_text(yaml.safe_dump(variables))
+    xnat_double.clear_requests()
+    result = run_configure(trust, tmp_path)
+    assert result["rc"] != 0
+    assert "xnat_config_jms_listener_concurrency must have 1 <= min <= max" in " ".join(result["raw"].split())
     assert xnat_double.requests() == []
 
 

@@ -63,6 +63,7 @@ VAULT_NAMES = {
     "vault_xnat_service_password",
     "vault_postgresql_xnat_password",
     "vault_audit_xnat_password",
+    "vault_import_pseudonym_key",
 }
 
 
