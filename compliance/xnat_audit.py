@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from compliance.access import mail
+from compliance.access.cli import xnat_url
 from compliance.access.reports import run_stamp, write_atomically
 from compliance.exit_codes import ExitCode, report_error
 from compliance.reports import to_json_text
@@ -51,6 +52,7 @@ class ScriptResult:
     conformance: float | None
     findings: dict[str, int] = field(default_factory=dict)
     problem: str = ""
+    error: str = ""  # the audit itself failed on this script: the run exits 2 after writing the rest
     html: str = ""
 
     @property
@@ -66,7 +68,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    command.add_argument("--xnat", required=True, metavar="URL", help="XNAT base URL")
+    command.add_argument("--xnat", required=True, type=xnat_url, metavar="URL", help="XNAT base URL")
     command.add_argument("--out", required=True, type=Path, metavar="DIR", help="directory for the reports")
     command.add_argument(
         "--option",
@@ -113,6 +115,10 @@ def audit_script(script: FetchedScript, options: list[str], url: str) -> ScriptR
         report = lint_script(load_script_text(script.text, source), options)
     except ScriptError as error:
         result.problem = str(error)
+        return result
+    except Exception as error:
+        result.error = f"{source}: the audit could not analyse this script ({type(error).__name__}: {error})"
+        result.problem = "not audited: " + result.error
         return result
     result.conformance = report.conformance
     result.findings = report.severity_counts
@@ -175,6 +181,7 @@ def run_anon_audit(args: argparse.Namespace) -> int:
     finally:
         disconnect(session, args.xnat)
     results = [audit_script(script, args.option, args.xnat) for script in scripts]
+    failed = [result.error for result in results if result.error]
     text = _summary_text(results, args.xnat, now)
     document = {
         "report": REPORT_NAME,
@@ -183,6 +190,7 @@ def run_anon_audit(args: argparse.Namespace) -> int:
             "generated_at": now.isoformat(timespec="seconds"),
             "scripts": len(results),
             "not_conformant": sum(1 for result in results if not result.conformant),
+            "not_audited": len(failed),
             "options": args.option,
             "rest_calls": calls,
         },
@@ -195,7 +203,11 @@ def run_anon_audit(args: argparse.Namespace) -> int:
     except OSError as error:
         return _error(f"cannot write reports to {args.out}: {error}")
     sys.stdout.write(text if args.format == "text" else to_json_text(document))
+    for error in failed:
+        _error(error)
     status = ExitCode.FINDINGS if document["summary"]["not_conformant"] else ExitCode.CLEAN
+    if failed:
+        status = ExitCode.ERROR
     if args.mail_to:
         subject = (
             f"XNAT anonymisation audit of {args.xnat}: {document['summary']['not_conformant']} not conformant"

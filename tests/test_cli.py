@@ -10,7 +10,7 @@ import requests
 
 from compliance import __version__
 from compliance.cli import main
-from compliance.exit_codes import ExitCode
+from compliance.exit_codes import ExitCode, report_error
 
 
 def test_version_is_printed(capsys):
@@ -119,3 +119,115 @@ def test_xnat_audit_reports_a_bad_script_in_xnat_in_the_same_words(
     problem = next(entry["problem"] for entry in scripts if entry["project"] == "CARDIO01")
     assert code == ExitCode.FINDINGS
     assert problem == f"{xnat_double.url} project CARDIO01 script{BAD_SCRIPTS[kind][1]}"
+
+
+# --- any exception no command expected: exit 2 and one line, never 1 (the "findings" code) -------------
+
+CT = str(Path(__file__).resolve().parent / "compliance" / "deid")  # any existing path will do as input
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "anon"
+
+
+def _crash(*_args, **_kwargs):
+    raise RuntimeError("injected crash\nsecond line https://svc:s3cret@xnat.example/data")
+
+
+# command -> (argv, the function it calls that is made to raise, what the message must name)
+CRASHES = {
+    "enclave access review": (
+        ["access", "review", "--xnat", "https://xnat.example", "--access-list", "list.yml", "--out", "out"],
+        "compliance.access.cli.load_access_list",
+        "https://xnat.example; list.yml",
+    ),
+    "enclave access validate": (
+        ["access", "validate", "list.yml"],
+        "compliance.access.cli.load_access_list",
+        "list.yml",
+    ),
+    "enclave xnat-audit anon": (
+        ["xnat-audit", "anon", "--xnat", "https://xnat.example", "--out", "out"],
+        "compliance.xnat_audit.find_credentials",
+        "https://xnat.example",
+    ),
+    "enclave anon lint": (
+        ["anon", "lint", str(EXAMPLES / "basic-profile.das")],
+        "compliance.anon.lint.lint_script",
+        str(EXAMPLES / "basic-profile.das"),
+    ),
+    "enclave anon apply": (
+        ["anon", "apply", str(EXAMPLES / "basic-profile.das"), CT, "--out", "out"],
+        "compliance.dicomedit.load_script",
+        f"{EXAMPLES / 'basic-profile.das'}; {CT}",
+    ),
+    "enclave deid scan": (["deid", "scan", CT], "compliance.deid.scanner.Scanner.scan", CT),
+    "enclave deid scan --xnat": (
+        ["deid", "scan", "--xnat", "https://xnat.example", "--project", "P1"],
+        "compliance.xnat.session.find_credentials",
+        "https://xnat.example",
+    ),
+    "enclave deid scan --script": (
+        ["deid", "scan", "--script", str(EXAMPLES / "basic-profile.das")],
+        "compliance.deid.measure.measure_script",
+        str(EXAMPLES / "basic-profile.das"),
+    ),
+}
+
+
+@pytest.mark.parametrize("command", CRASHES)
+def test_an_unexpected_exception_exits_2_with_one_line_naming_the_input(
+    command, monkeypatch, tmp_path, capsys
+):
+    argv, target, named = CRASHES[command]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XNAT_USER", "svc")
+    monkeypatch.setenv("XNAT_PASS", "pw")
+    monkeypatch.delenv("ENCLAVE_TRACEBACK", raising=False)
+    monkeypatch.setattr(target, _crash)
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == ExitCode.ERROR == 2
+    program = command.removesuffix(" --script").removesuffix(" --xnat")
+    assert captured.err == (
+        f"{program}: error: internal error while reading {named}: RuntimeError: injected crash (no complete "
+        "report was written; set ENCLAVE_TRACEBACK=1 for the traceback and report it)\n"
+    )
+
+
+def test_the_traceback_is_printed_only_when_asked_for_and_without_credentials(monkeypatch, capsys):
+    monkeypatch.setenv("ENCLAVE_TRACEBACK", "1")
+    monkeypatch.setattr("compliance.access.cli.load_access_list", _crash)
+    assert main(["access", "validate", "list.yml"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert "s3cret" not in err and "https://***@xnat.example/data" in err
+
+
+def test_a_crash_of_the_real_entry_point_exits_2(tmp_path):
+    """Through the console script's own path (python -m), not only main(): Python's default would be 1."""
+    code = (
+        "import sys, compliance.access.cli as c\n"
+        "c.load_access_list = lambda path: 1 / 0\n"
+        "from compliance.cli import main\n"
+        "sys.exit(main(['access', 'validate', 'list.yml']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("enclave access validate: error: internal error while reading list.yml: ")
+    assert "ZeroDivisionError" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "cannot connect to https://svc:s3cret@xnat.example/x",
+            "cannot connect to https://***@xnat.example/x",
+        ),
+        ("http://token@host and ftp://a:b@c", "http://***@host and ftp://***@c"),
+        ("mail j.smith@nhs.net at https://xnat.example", "mail j.smith@nhs.net at https://xnat.example"),
+    ],
+)
+def test_credentials_in_urls_are_redacted_from_every_error(text, shown, capsys):
+    assert report_error("enclave x", text) == 2
+    assert capsys.readouterr().err == f"enclave x: error: {shown}\n"

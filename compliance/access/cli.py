@@ -12,6 +12,7 @@ import argparse
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import urlparse
 
 from compliance.access import mail
 from compliance.access.accesslist import AccessListError, load_access_list
@@ -26,7 +27,7 @@ from compliance.access.reports import (
 )
 from compliance.access.review import review, summarise
 from compliance.access.xnat_reader import read_xnat
-from compliance.exit_codes import ExitCode, report_error
+from compliance.exit_codes import ExitCode, redact_credentials, report_error
 from compliance.reports import to_json_text
 from compliance.xnat.session import XnatReadError, find_credentials
 
@@ -39,6 +40,21 @@ def _as_of(text: str) -> datetime:
     return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
 
 
+def xnat_url(text: str) -> str:
+    """An XNAT base URL for --xnat; one carrying credentials is refused without echoing them."""
+    parsed = urlparse(text)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{redact_credentials(text)!r} is not an http(s) URL such as https://xnat.trust.nhs.uk"
+        )
+    if parsed.username is not None or parsed.password is not None:
+        raise argparse.ArgumentTypeError(
+            f"{redact_credentials(text)} carries credentials: give the URL without them and the account "
+            "in XNAT_USER/XNAT_PASS or ~/.netrc (credentials are never taken from the command line)"
+        )
+    return text
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="access_command", metavar="COMMAND", required=True)
     command = commands.add_parser(
@@ -48,7 +64,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     command.add_argument(
-        "--xnat", required=True, metavar="URL", help="XNAT base URL, e.g. https://xnat.trust.nhs.uk"
+        "--xnat",
+        required=True,
+        type=xnat_url,
+        metavar="URL",
+        help="XNAT base URL, e.g. https://xnat.trust.nhs.uk",
     )
     command.add_argument(
         "--access-list", required=True, type=Path, metavar="FILE", help="the trust's access-list YAML"

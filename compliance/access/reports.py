@@ -86,9 +86,14 @@ def render_csv(document: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP "CSV injection"): = + - @, and tab or
+# carriage return before them.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _spreadsheet_safe(value: str) -> str:
     """Stop spreadsheet programs treating a cell such as '=HYPERLINK(...)' as a formula."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@") else value
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
 
 def _bars(counts: dict[str, int]) -> list[dict[str, Any]]:

@@ -159,8 +159,26 @@ def _membership_findings(
     return findings
 
 
-def _is_dormant(user: XnatUser, now: datetime, days: int) -> bool:
-    return user.last_login is None or now - user.last_login > timedelta(days=days)
+def _dormancy(user: XnatUser, now: datetime, days: int) -> str | None:
+    """Why an enabled account counts as dormant, or None when it does not.
+
+    An account that never logged in is dormant only once it has gone unused for ``days`` since it was
+    last changed (created or enabled): XNAT gives no creation date, and lastModified is the closest it
+    has. Without either date the account is reported, saying so.
+    """
+    limit = timedelta(days=days)
+    if user.last_login is not None:
+        if now - user.last_login <= limit:
+            return None
+        return f"no login for over {days} days (last login: {user.last_login.date().isoformat()})"
+    if user.last_modified is None:
+        return "never logged in, and XNAT gives no date for the account's creation or last change"
+    if now - user.last_modified <= limit:
+        return None
+    return (
+        f"never logged in since the account was created or last changed on "
+        f"{user.last_modified.date().isoformat()}, over {days} days ago"
+    )
 
 
 def _account_findings(access: AccessList, snapshot: XnatSnapshot, now: datetime) -> list[Finding]:
@@ -179,48 +197,77 @@ def _account_findings(access: AccessList, snapshot: XnatSnapshot, now: datetime)
                     )
                 )
             continue
-        if username == DEFAULT_ADMIN and user.enabled:
-            findings.append(
-                Finding(
-                    "high",
-                    "default-admin-enabled",
-                    "",
-                    username,
-                    "the default 'admin' account is enabled; use named administrator accounts and disable it",
-                )
-            )
-        if user.enabled and _is_dormant(user, now, access.dormant_after_days):
-            seen = user.last_login.date().isoformat() if user.last_login else "never"
+        dormant = _dormancy(user, now, access.dormant_after_days) if user.enabled else None
+        if dormant:
             findings.append(
                 Finding(
                     "medium",
                     "dormant-account",
                     "",
                     username,
-                    f"enabled account with no login for over {access.dormant_after_days} days "
-                    f"(last login: {seen}); disable it or record why it is kept",
+                    f"enabled account, {dormant}; disable it or record why it is kept",
                 )
             )
-        if username not in access.admins:
+        if username == DEFAULT_ADMIN:
+            findings.extend(_default_admin_findings(user, approved=username in access.admins))
+        elif username not in access.admins:
             findings.extend(_privilege_findings(user))
     return findings
 
 
+def _held_privileges(user: XnatUser) -> list[tuple[str, str, str, str]]:
+    """(name, code, severity, what it grants) for each privilege in PRIVILEGES the account holds."""
+    held = []
+    for (kind, name), (code, severity, grants) in PRIVILEGES.items():
+        if name in (user.roles if kind == "role" else user.groups):
+            held.append((name, code, severity, grants))
+    return held
+
+
+def _default_admin_findings(user: XnatUser, approved: bool) -> list[Finding]:
+    """XNAT's built-in ``admin``: one finding while it is enabled, saying what it holds; none once disabled.
+
+    The configure layer disables it once the service account works (xnat_config_disable_default_admin)
+    and leaves its built-in roles alone: a disabled ``admin`` cannot log in, so it is no finding.
+    """
+    if not user.enabled:
+        return []
+    held = _held_privileges(user)
+    unapproved = [] if approved else held
+    severity = min((severity for _, _, severity, _ in unapproved), key=SEVERITIES.index, default="high")
+    holds = ", ".join(f"{name} ({grants})" for name, _, _, grants in held) or "no administrative privileges"
+    approval = (
+        "it is listed in the access list's admins, but a shared, well-known account is not a named one"
+        if approved
+        else "it is not in the access list's admins"
+    )
+    return [
+        Finding(
+            severity,
+            "default-admin-enabled",
+            "",
+            user.username,
+            f"the default 'admin' account is enabled and holds {holds}; {approval}. Disable it "
+            "(the configure layer does so with xnat_config_disable_default_admin: true once the service "
+            "account works) and use named administrator accounts",
+        )
+    ]
+
+
 def _privilege_findings(user: XnatUser) -> list[Finding]:
     findings = []
-    for (kind, name), (code, severity, grants) in PRIVILEGES.items():
-        held = user.roles if kind == "role" else user.groups
-        if name in held:
-            state = "" if user.enabled else " (account disabled)"
-            findings.append(
-                Finding(
-                    severity,
-                    code,
-                    "",
-                    user.username,
-                    f"holds {name} ({grants}) but is not in the access list's admins{state}",
-                )
+    for name, code, severity, grants in _held_privileges(user):
+        if user.enabled:
+            message = (
+                f"enabled account holds {name} ({grants}) but is not in the access list's admins; "
+                "remove the privilege or add the account to admins"
             )
+        else:
+            message = (
+                f"disabled account still holds {name} ({grants}) and is not in the access list's admins; "
+                "re-enabling it would restore the privilege: remove it"
+            )
+        findings.append(Finding(severity, code, "", user.username, message))
     return findings
 
 

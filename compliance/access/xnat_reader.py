@@ -37,6 +37,9 @@ class XnatUser:
     last_login: datetime | None
     roles: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
+    # XNAT's User has no creation date; lastModified is the last change to the account (created,
+    # enabled, edited), so for an account that never logged in it is when its dormancy starts.
+    last_modified: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,8 @@ class XnatSnapshot:
     rest_calls: Counter[str] = field(default_factory=Counter)
 
 
-def parse_login_time(value: Any) -> datetime | None:
-    """XNAT gives lastSuccessfulLogin as epoch milliseconds; accept ISO-8601 text as well."""
+def parse_xnat_time(value: Any) -> datetime | None:
+    """XNAT gives lastSuccessfulLogin and lastModified as epoch milliseconds; ISO-8601 text is accepted."""
     if value in (None, "", 0):
         return None
     if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
@@ -64,7 +67,7 @@ def parse_login_time(value: Any) -> datetime | None:
     if isinstance(value, str):
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise ValueError(f"unrecognised lastSuccessfulLogin value {value!r}")
+    raise ValueError(f"unrecognised time value {value!r}")
 
 
 class XnatReader:
@@ -88,11 +91,7 @@ class XnatReader:
         users = {}
         for profile in profiles:
             username = profile["username"]
-            try:
-                last_login = parse_login_time(profile.get("lastSuccessfulLogin"))
-            except ValueError as error:
-                where = f"{self._url}{routes.USER_PROFILES}"
-                raise XnatReadError(f"{where}: user {username}: {error}") from error
+            last_login = self._time(profile, "lastSuccessfulLogin")
             users[username] = XnatUser(
                 username=username,
                 enabled=bool(profile.get("enabled")),
@@ -100,11 +99,19 @@ class XnatReader:
                 last_login=last_login,
                 roles=frozenset(roles.get(username, ())),
                 groups=frozenset(groups.get(username) or ()),
+                last_modified=self._time(profile, "lastModified"),
             )
         projects = self._read_projects()
         return XnatSnapshot(
             url=self._url, users=users, projects=projects, rest_calls=Counter(self._reads.calls)
         )
+
+    def _time(self, profile: dict[str, Any], key: str) -> datetime | None:
+        try:
+            return parse_xnat_time(profile.get(key))
+        except ValueError as error:
+            where = f"{self._url}{routes.USER_PROFILES}"
+            raise XnatReadError(f"{where}: user {profile['username']}: {key}: {error}") from error
 
     def _read_roles(self, usernames: list[str]) -> dict[str, set[str]]:
         rolemap = self._reads.optional_json(routes.USER_ROLEMAP)

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import numpy as np
 from pydicom.dataset import Dataset
 
+# Decoding more than this is refused: a small compressed file may declare a huge image.
+MAX_DECODED_BYTES = 2 * 1024**3
 # A text band: between 0.3% and 25% of its pixels near the maximum, with many bright/dark edges.
 BAND_FRACTION = 0.08
 BRIGHT_MIN, BRIGHT_MAX = 0.003, 0.25
@@ -23,6 +25,16 @@ PixelFinding = tuple[str, str, str, str]
 
 def check_pixels(ds: Dataset) -> Iterator[PixelFinding]:
     if "PixelData" not in ds:
+        return
+    needed = decoded_size(ds)
+    if needed > MAX_DECODED_BYTES:
+        yield (
+            "(7FE0,0010)",
+            "info",
+            "pixels-not-decoded",
+            f"pixel data not decoded: the image declares {needed} bytes decoded, more than the "
+            f"{MAX_DECODED_BYTES // 1024**3} GiB the scan decodes",
+        )
         return
     try:
         array = np.asarray(ds.pixel_array)
@@ -39,6 +51,23 @@ def check_pixels(ds: Dataset) -> Iterator[PixelFinding]:
             "pixel-text-band",
             f"bright high-contrast band along the {band} edge, typical of burnt-in text: review the image",
         )
+
+
+def decoded_size(ds: Dataset) -> int:
+    """Bytes the decoded pixel data would take, from the image's declared dimensions."""
+    dimensions = (
+        ds.get("Rows", 0),
+        ds.get("Columns", 0),
+        ds.get("SamplesPerPixel", 1),
+        ds.get("NumberOfFrames", 1),
+    )
+    size = max((int(ds.get("BitsAllocated", 8) or 8) + 7) // 8, 1)
+    for value in dimensions:
+        try:
+            size *= max(int(value or 1), 1)
+        except (TypeError, ValueError):
+            continue
+    return size
 
 
 def _first_frame(ds: Dataset, array: np.ndarray) -> np.ndarray:

@@ -1,47 +1,59 @@
-"""Residual-PHI scan of DICOM files: per file and per series, headers only unless pixels are asked for.
+"""Residual-PHI scan of DICOM files: per file, per series and per attribute, headers only unless asked.
 
-For each file the header is read once, up to Pixel Data, as raw elements (``compliance.deid.fastread``;
-``dcmread(stop_before_pixels=True)`` for anything unusual) and inspected without converting values:
-presence and length decide "the profile says this must go"; free-text values are matched as bytes
-against compiled identifier patterns; private blocks, Burned In Annotation, RSNA CTP-style burnt-in
-rules and overlays are flagged. Values are never reported verbatim. With ``pixels=True`` the file is
-read whole and the pixel data checked for bright text bands and overlay bits in unused high bits.
+Each file's header is read once, up to Pixel Data, as raw elements (``compliance.deid.fastread``;
+pydicom for anything unusual) and inspected without converting values: presence decides "the profile
+says this must go"; dates are judged only on the attributes Annex E lists that describe the patient's
+timeline, and only when they are not dummies; free-text values are matched as bytes against compiled
+identifier patterns; private blocks, Burned In Annotation, RSNA CTP-style burnt-in rules and overlays
+are review items. Values set on purpose are recognised (``compliance.deid.dummies``): the profile's
+dummies, the constants the anonymisation script writes, and the options the file declares it applied.
+Values are never reported verbatim. With ``pixels=True`` the pixel data is decoded and checked too.
+
+Every file is scanned on its own: a file that cannot be read (not regular, malformed, hostile) becomes
+a skipped entry and the scan goes on. ``jobs`` > 1 spreads files over processes
+(``compliance.deid.parallel``) with the same report, in the same order, as one process.
 """
 
 from __future__ import annotations
 
 import os
-import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
-from pydicom import dcmread
-from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-
-from compliance.annex_e import AnnexERow, format_tag, load_table, row_for_tag
-from compliance.deid.fastread import read_header_elements
+from compliance.annex_e import OPTIONS_BY_NAME, AnnexERow, format_tag, load_table, row_for_tag
+from compliance.deid.dummies import KnownValues, declared_options, is_dummy
+from compliance.deid.fastread import (
+    BINARY_VRS,
+    NOT_READ,
+    Header,
+    NeedsPydicom,
+    NotDicom,
+    NotRegularFile,
+    UnreadableFile,
+    read_header_elements,
+)
 from compliance.deid.patterns import PERSON_NAME, find_identifiers, redact
-from compliance.exit_codes import ExitCode
-from compliance.reports import count_by_severity
+from compliance.deid.report import PHI, REVIEW, FileResult, Finding, ScanReport
 
 TEXT_VRS = frozenset({"LO", "LT", "ST", "UT", "SH", "UC", "PN"})
 SCANNED_VRS = TEXT_VRS | {"SQ"}
 MUST_GO = frozenset({"X", "X/Z"})  # no value may remain (Z and D allow a dummy value)
 REPLACE = frozenset({"Z", "D", "Z/D", "X/D", "X/Z/D"})
 DATE_VRS = frozenset({"DA", "DT", "TM"})
-# Rule checks decided by presence alone: (severity, code); the message is prepared with the rule.
-PREPARED_FINDINGS = {"must-go": ("error", "attribute-must-go"), "date": ("warning", "date-retained")}
 EMPTY_VALUES = frozenset({b"", b" ", b"\x00"})
+NO_KNOWN_VALUES: frozenset[bytes] = frozenset()
+# Table rows whose dates version a coding resource or a template, not anything about the patient:
+# Annex E lists them (a dummy replaces them), but a real value there identifies nobody.
+NOT_PATIENT_DATA = frozenset({0x00080106, 0x00080107, 0x0040DB06, 0x0040DB07})
 
 BURNED_IN_ANNOTATION = 0x00280301
 RECOGNIZABLE_FEATURES = 0x00280302
 PATIENT_IDENTITY_REMOVED = 0x00120062
+DEIDENTIFICATION_CODES = 0x00120064
+LONGITUDINAL_MODIFIED = 0x00280303
 IMAGE_TYPE = 0x00080008
 SERIES_DESCRIPTION = 0x0008103E
 MODALITY = 0x00080060
@@ -63,7 +75,8 @@ HEADER_TAGS = frozenset(
         *SECONDARY_CAPTURE_TAGS,
     }
 )
-
+# Why a value was recognised as set on purpose (the report counts them).
+PLACEHOLDER, SCRIPT_VALUE, SHIFTED, NOT_PATIENT = "dummy", "script value", "shifted as declared", "version"
 
 _REPLACE_WORDS = {
     "Z": "empty or a dummy",
@@ -74,120 +87,32 @@ _REPLACE_WORDS = {
 }
 
 
-@dataclass(slots=True)
-class FileFinding:
-    file: str
-    tag: str
-    severity: str
-    code: str
-    message: str
-    series: str
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "file": self.file,
-            "tag": self.tag,
-            "severity": self.severity,
-            "code": self.code,
-            "message": self.message,
-            "series": self.series,
-        }
-
-
-@dataclass
-class SeriesSummary:
-    series_uid: str
-    modality: str = ""
-    files: int = 0
-    files_with_findings: int = 0
-    findings: dict[str, int] = field(default_factory=lambda: {"error": 0, "warning": 0, "info": 0})
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "series_uid": self.series_uid,
-            "modality": self.modality,
-            "files": self.files,
-            "files_with_findings": self.files_with_findings,
-            "findings": self.findings,
-        }
-
-
-@dataclass
-class ScanReport:
-    paths: list[str]
-    options: tuple[str, ...]
-    pixels: bool
-    files: int = 0
-    findings: list[FileFinding] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    series: dict[str, SeriesSummary] = field(default_factory=dict)
-    files_with_findings: int = 0
-
-    @property
-    def exit_code(self) -> ExitCode:
-        if self.files == 0 and self.skipped:
-            return ExitCode.ERROR
-        if any(f.severity in {"error", "warning"} for f in self.findings):
-            return ExitCode.FINDINGS
-        return ExitCode.CLEAN
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return {
-            "clean": self.exit_code == ExitCode.CLEAN,
-            "files": self.files,
-            "files_with_findings": self.files_with_findings,
-            "series": len(self.series),
-            "series_with_findings": sum(1 for s in self.series.values() if s.files_with_findings),
-            "skipped": len(self.skipped),
-            "findings": count_by_severity(f.to_json() for f in self.findings),
-            "pixels_checked": self.pixels,
-            "options": list(self.options),
-        }
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "paths": self.paths,
-            "files": self.files,
-            "files_with_findings": self.files_with_findings,
-            "summary": self.summary,
-            "findings": [finding.to_json() for finding in self.findings],
-            "series": [summary.to_json() for summary in self.series.values()],
-            "skipped": self.skipped,
-        }
-
-
 @dataclass(frozen=True)
 class Rule:
-    """A table row with its required action and its finding text, prepared once per scan."""
+    """A table row with its required action and its finding text, prepared once per option set."""
 
     row: AnnexERow
     required: str
     check: str  # "must-go", "date", "name", "text", "nested" or "none" (UIDs: not judged per file)
+    vr: str
     message: str
 
 
 @cache
-def _dictionary_vr(tag: int) -> str:
-    try:
-        return dictionary_VR(tag).split(" or ", maxsplit=1)[0]
-    except KeyError:
-        return "UN"
-
-
-def build_rules(options: Sequence[str]) -> dict[int, Rule]:
+def build_rules(options: frozenset[str]) -> dict[int, Rule]:
     """Fixed-tag rows whose required action (given the options) removes or replaces the value."""
     rules = {}
     for row in load_table():
         tag = row.tag_value
-        required = row.required_action(options)
+        required = row.required_action(sorted(options))
         if tag is not None and required not in {"K", "C"}:
-            rules[tag] = Rule(row, required, _rule_check(row, required), _rule_message(row, required))
+            vr = (row.vr or "UN").split(" or ", maxsplit=1)[0]
+            check = _rule_check(vr, required)
+            rules[tag] = Rule(row, required, check, vr, _rule_message(row, required))
     return rules
 
 
-def _rule_check(row: AnnexERow, required: str) -> str:
-    vr = (row.vr or "UN").split(" or ", maxsplit=1)[0]
+def _rule_check(vr: str, required: str) -> str:
     if required in MUST_GO:
         return "must-go"
     if required not in REPLACE:
@@ -206,224 +131,354 @@ def _rule_message(row: AnnexERow, required: str) -> str:
         action = "removed" if required == "X" else "removed or emptied"
         return f"{row.name} has a value; the profile requires it {action} ({required})"
     return (
-        f"{row.name} holds a date/time; the profile requires it {_REPLACE_WORDS.get(required, required)} "
-        "unless a retain-longitudinal option applies (check it is a dummy or a shifted value)"
+        f"{row.name} holds a real-looking date/time; the profile requires it "
+        f"{_REPLACE_WORDS.get(required, required)} unless a retain-longitudinal option applies"
     )
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """Everything a scanning process needs (picklable, so worker processes build the same Scanner)."""
+
+    options: tuple[str, ...] = ()
+    pixels: bool = False
+    known_values: tuple[tuple[int, frozenset[bytes]], ...] = ()
 
 
 class Scanner:
     """Scans files with rules built once for the declared Annex E options."""
 
-    def __init__(self, options: Sequence[str] = (), pixels: bool = False) -> None:
+    def __init__(
+        self,
+        options: Sequence[str] = (),
+        pixels: bool = False,
+        known_values: KnownValues | None = None,
+        jobs: int = 1,
+        fail_on_review: bool = False,
+    ) -> None:
         self.options = tuple(options)
         self.pixels = pixels
-        self.rules = build_rules(self.options)
+        self.known_values: KnownValues = dict(known_values or {})
+        self.jobs = max(1, jobs)
+        self.fail_on_review = fail_on_review
+        self.rules = build_rules(frozenset(self.options))
         self.private_allowed = "retain-safe-private" in self.options
 
-    def scan(self, paths: Sequence[Path]) -> ScanReport:
-        report = ScanReport([str(path) for path in paths], self.options, self.pixels)
-        for path in iter_files(paths, report.skipped):
-            self.scan_file(path, report)
+    @classmethod
+    def from_settings(cls, settings: ScanSettings) -> Scanner:
+        return cls(settings.options, settings.pixels, dict(settings.known_values))
+
+    @property
+    def settings(self) -> ScanSettings:
+        return ScanSettings(self.options, self.pixels, tuple(sorted(self.known_values.items())))
+
+    def scan(self, paths: Sequence[Path | str]) -> ScanReport:
+        from compliance.deid.parallel import list_files, scan_all  # noqa: PLC0415 - avoids an import cycle
+
+        report = ScanReport(
+            [display_name(str(path)) for path in paths],
+            self.options,
+            self.pixels,
+            self.jobs,
+            self.fail_on_review,
+        )
+        for result in scan_all(self, list_files(paths), self.jobs):
+            report.add(result)
         return report
 
-    def scan_file(self, path: Path, report: ScanReport) -> None:
-        name = str(path)
-        elements = None if self.pixels else _fast_header(path)
-        ds = None
-        if elements is None:
-            try:
-                ds = dcmread(name, stop_before_pixels=not self.pixels)
-            except (InvalidDicomError, OSError, ValueError, EOFError) as error:
-                report.skipped.append({"file": name, "reason": f"not readable as DICOM: {error}"})
-                return
-            elements = _element_map(ds)
-        series_uid = _text(elements, SERIES_UID) or "(no Series Instance UID)"
-        findings = self.check_elements(elements, name, series_uid)
-        if ds is not None and self.pixels:
-            from compliance.deid.pixels import check_pixels  # noqa: PLC0415 - numpy only when asked for
+    def scan_named(self, files: Sequence[tuple[str, str]], label: str) -> ScanReport:
+        """Scan local copies, each reported under its own name (``(local path, name)``, e.g. an XNAT URL)."""
+        from compliance.deid.parallel import scan_all  # noqa: PLC0415 - avoids an import cycle
 
-            findings.extend(
-                FileFinding(name, tag, severity, code, message, series_uid)
-                for tag, severity, code, message in check_pixels(ds)
-            )
-        report.files += 1
-        summary = report.series.get(series_uid)
-        if summary is None:
-            summary = report.series[series_uid] = SeriesSummary(series_uid, _text(elements, MODALITY))
-        summary.files += 1
-        if findings:
-            report.findings.extend(findings)
-            report.files_with_findings += 1
-            summary.files_with_findings += 1
-            for finding in findings:
-                summary.findings[finding.severity] += 1
+        report = ScanReport([label], self.options, self.pixels, self.jobs, self.fail_on_review)
+        names = {display_name(local): name for local, name in files}
+        for result in scan_all(self, [local for local, _ in files], self.jobs):
+            report.add(result._replace(file=names.get(result.file, result.file)))
+        return report
 
-    def check_elements(self, elements: Mapping[int, Any], name: str, series: str) -> list[FileFinding]:
-        """Every finding for one file's top-level elements; the common path appends prepared findings."""
-        found: list[FileFinding] = []
-        header: dict[int, bytes] = {}
+    def scan_file(self, path: str) -> FileResult:
+        """One file's findings, or why it was skipped; never raises for a bad file."""
+        name = display_name(path)
+        try:
+            return self._scan_file(path, name)
+        except Exception as error:  # one odd file must not end the scan of the others
+            kind, reason = why_skipped(error)
+            return FileResult(name, skipped=reason, skip_kind=kind)
+
+    def _scan_file(self, path: str, name: str) -> FileResult:
+        try:
+            header = read_header_elements(path)
+        except NeedsPydicom:
+            from compliance.deid.pydicom_read import header_from_dataset, read_dataset  # noqa: PLC0415
+
+            header = header_from_dataset(read_dataset(path))
+        series = _text(header, SERIES_UID) or "(no Series Instance UID)"
+        checks = FileChecks(self, header, name, series)
+        findings = checks.run()
+        if self.pixels:
+            findings.extend(self._pixel_findings(path))
+        return FileResult(
+            name, series, _text(header, MODALITY), tuple(findings), tuple(checks.recognised.items())
+        )
+
+    def _pixel_findings(self, path: str) -> Iterator[Finding]:
+        from compliance.deid.pixels import check_pixels  # noqa: PLC0415 - numpy only when asked for
+        from compliance.deid.pydicom_read import read_dataset  # noqa: PLC0415
+
+        for tag, severity, code, message in check_pixels(read_dataset(path, pixels=True)):
+            yield (tag, severity, code, message, REVIEW, "")
+
+
+class FileChecks:
+    """The checks of one file's header: one pass over its elements, then the file-level rules."""
+
+    def __init__(self, scanner: Scanner, header: Header, name: str, series: str) -> None:
+        self.header = header
+        self.name = name
+        self.series = series
+        self.known = scanner.known_values
+        self.private_allowed = scanner.private_allowed
+        self.recognised: Counter[str] = Counter()
+        self.found: list[Finding] = []
+        self.rules = scanner.rules
+        declared = declared_options(_raw(header, DEIDENTIFICATION_CODES), _raw(header, LONGITUDINAL_MODIFIED))
+        self.declared = tuple(sorted(declared - set(scanner.options)))
+        self.effective_options = tuple(sorted({*scanner.options, *self.declared}))
+        self.effective_rules = build_rules(frozenset(self.effective_options)) if self.declared else self.rules
+
+    def add(self, tag: str, severity: str, code: str, message: str, *, kind: str, example: str = "") -> None:
+        self.found.append((tag, severity, code, message, kind, example))
+
+    def run(self) -> list[Finding]:
+        header_values: dict[int, bytes] = {}
         private_groups: dict[int, int] = {}
         creator_tags: list[int] = []
         rules = self.rules
-        for element_tag, raw in elements.items():
-            tag = element_tag.real  # a plain int: dict lookups then compare in C, not via BaseTag.__eq__
+        for tag, (vr, value) in self.header.items():
             group = tag >> 16
             if group & 1:
                 private_groups[group] = private_groups.get(group, 0) + 1
                 if 0x10 <= tag & 0xFFFF <= 0xFF:
                     creator_tags.append(tag)
+                elif vr in TEXT_VRS and value not in EMPTY_VALUES:
+                    self.check_text(tag, value)
                 continue
-            value = raw.value if type(raw) is RawDataElement else getattr(raw, "value", None)
-            if not value or (type(value) is bytes and value in EMPTY_VALUES):
+            if value in EMPTY_VALUES:
                 continue
             if tag in HEADER_TAGS:
-                header[tag] = value if isinstance(value, bytes) else str(value).encode("latin-1", "replace")
+                header_values[tag] = value
             rule = rules.get(tag)
             if rule is not None:
-                prepared = PREPARED_FINDINGS.get(rule.check)
-                if prepared is not None:
-                    found.append(FileFinding(name, rule.row.tag, *prepared, rule.message, series))
-                elif rule.check != "none" and isinstance(value, bytes):
-                    found.extend(self._check_replaced(rule, tag, value, name, series))
-            elif type(value) is bytes and (
-                0x5000 <= group <= 0x60FF or (raw.VR or _dictionary_vr(tag)) in SCANNED_VRS
-            ):
-                found.extend(self._check_unlisted(raw, value, name, series))
+                self.judge(tag, vr, value, rule)
+            elif 0x5000 <= group <= 0x60FF:
+                self.check_repeating(tag, value)
+            elif vr in SCANNED_VRS:
+                self.check_text(tag, value, nested=vr == "SQ")
         if private_groups and not self.private_allowed:
-            found.extend(self._private(elements, private_groups, creator_tags, name, series))
-        found.extend(self._burnt_in(header, name, series))
-        if _header_text(header, PATIENT_IDENTITY_REMOVED).upper() != "YES":
-            found.append(
-                FileFinding(
-                    name,
-                    format_tag(PATIENT_IDENTITY_REMOVED),
-                    "warning",
-                    "not-marked-deidentified",
-                    "Patient Identity Removed (0012,0062) is not YES: the file does not claim to be "
-                    "de-identified",
-                    series,
-                )
+            self.report_private(private_groups, creator_tags)
+        self.check_burnt_in(header_values)
+        if _header_text(header_values, PATIENT_IDENTITY_REMOVED).upper() != "YES":
+            self.add(
+                tag_text(PATIENT_IDENTITY_REMOVED),
+                "warning",
+                "not-marked-deidentified",
+                "Patient Identity Removed (0012,0062) is not YES: the file does not claim to be "
+                "de-identified",
+                kind=REVIEW,
             )
-        return found
+        return self.found
 
-    def _check_unlisted(
-        self, raw: RawDataElement, value: bytes, name: str, series: str
-    ) -> Iterator[FileFinding]:
-        """Attributes without a fixed table row: overlays/curves by group, free text by pattern."""
-        tag = int(raw.tag)
-        if 0x5000 <= tag >> 16 <= 0x60FF:
-            yield from self._check_repeating(tag, value, name, series)
+    def judge(self, tag: int, vr: str, value: bytes, rule: Rule) -> None:
+        """An attribute with a table row the profile removes or replaces."""
+        if self.declared:
+            effective = self.effective_rules.get(tag)
+            if effective is None:
+                self.judge_declared(tag, vr, value, rule.row)
+                return
+            rule = effective
+        check = rule.check
+        if check == "none":
             return
-        vr = raw.VR or _dictionary_vr(tag)
-        if vr in TEXT_VRS or vr == "SQ":
-            yield from self._check_text(tag, value, name, series, nested=vr == "SQ")
-
-    def _check_replaced(
-        self, rule: Rule, tag: int, value: bytes, name: str, series: str
-    ) -> Iterator[FileFinding]:
-        """Text the profile lets hold a dummy: real-looking names and identifiers are still suspect."""
-        if rule.check == "name" and PERSON_NAME.match(value):
-            yield FileFinding(
-                name,
+        why = self.set_on_purpose(tag, rule.vr if vr == "UN" else vr, value)
+        if check == "must-go":
+            self.judge_must_go(tag, value, rule, why)
+        elif why:
+            self.recognised[why] += 1
+        elif check == "date":
+            self.add(
                 rule.row.tag,
                 "warning",
-                "real-looking-name",
-                f"{rule.row.name} looks like a real FAMILY^GIVEN name "
-                f"({redact(value.decode('latin-1'))}); the profile requires a dummy value",
-                series,
+                "date-retained",
+                rule.message,
+                kind=PHI,
+                example=redact(_latin1(value)),
             )
-        if rule.check != "name":  # a PN value is a name by definition: judged by its shape above
-            yield from self._check_text(tag, value, name, series, nested=rule.check == "nested", row=rule.row)
+        elif check == "name":
+            if PERSON_NAME.match(value):
+                self.add(
+                    rule.row.tag,
+                    "warning",
+                    "real-looking-name",
+                    f"{rule.row.name} looks like a real FAMILY^GIVEN name; the profile requires a dummy "
+                    "value",
+                    kind=PHI,
+                    example=redact(_latin1(value)),
+                )
+        else:
+            self.check_text(tag, value, nested=check == "nested", row=rule.row)
 
-    def _check_text(
-        self,
-        tag: int,
-        value: bytes,
-        name: str,
-        series: str,
-        *,
-        nested: bool = False,
-        row: AnnexERow | None = None,
-    ) -> Iterator[FileFinding]:
-        for pattern, redacted in find_identifiers(value, nested=nested):
-            label = row.name if row else (row_for_tag(tag).name if row_for_tag(tag) else "attribute")
-            where = "inside the sequence " if nested else ""
-            yield FileFinding(
-                name,
-                format_tag(tag),
-                pattern.severity,
-                pattern.code,
-                f"{where}{label} contains {pattern.description}: {redacted}",
-                series,
+    def set_on_purpose(self, tag: int, vr: str, value: bytes) -> str:
+        """Why ``value`` is known not to be patient data ("" when it may be)."""
+        if tag in NOT_PATIENT_DATA:
+            return NOT_PATIENT
+        known = self.known.get(tag, NO_KNOWN_VALUES)
+        if known and value.strip(b" \x00") in known:
+            return SCRIPT_VALUE
+        return PLACEHOLDER if is_dummy(vr, value, known) else ""
+
+    def judge_must_go(self, tag: int, value: bytes, rule: Rule, why: str) -> None:
+        row = rule.row
+        if why == NOT_PATIENT:
+            message = f"{row.name} versions a coding resource or template (not patient data); {rule.message}"
+            self.add(row.tag, "info", "version-kept", message, kind=REVIEW)
+        elif why:
+            message = (
+                f"{row.name} holds a placeholder value; the profile requires it removed ({rule.required})"
+            )
+            self.add(
+                row.tag,
+                "info",
+                "dummy-instead-of-removal",
+                message,
+                kind=REVIEW,
+                example=example(rule.vr, value),
+            )
+        else:
+            self.add(
+                row.tag, "error", "attribute-must-go", rule.message, kind=PHI, example=example(rule.vr, value)
             )
 
-    def _check_repeating(
-        self, tag: int, value: bytes | None, name: str, series: str
-    ) -> Iterator[FileFinding]:
+    def judge_declared(self, tag: int, vr: str, value: bytes, row: AnnexERow) -> None:
+        """The file declares an option (in (0012,0064)) under which this attribute is kept or cleaned."""
+        action = row.required_action(self.effective_options)
+        if action == "C":
+            value_vr = vr if vr != "UN" else (row.vr or "UN").split(" or ", maxsplit=1)[0]
+            if value_vr in DATE_VRS:  # the option's dates are modified (shifted), not real ones
+                self.recognised[self.set_on_purpose(tag, value_vr, value) or SHIFTED] += 1
+            elif vr in SCANNED_VRS:
+                self.check_text(tag, value, nested=vr == "SQ", row=row)
+            return
+        name = row.governing_option(self.effective_options) or ", ".join(self.declared)
+        option = OPTIONS_BY_NAME.get(name)
+        meaning = f"{option.meaning} ({option.code})" if option else name
+        self.add(
+            row.tag,
+            "info",
+            "kept-under-declared-option",
+            f"{row.name} is kept under the {meaning} the file declares in (0012,0064); scan with "
+            f"--option {name} if that option is approved for this data",
+            kind=REVIEW,
+            example=example(vr if vr != "UN" else row.vr or "UN", value),
+        )
+
+    def check_text(
+        self, tag: int, value: bytes, *, nested: bool = False, row: AnnexERow | None = None
+    ) -> None:
+        hits = find_identifiers(value, nested=nested)
+        for pattern, redacted in hits:
+            message = _text_message(tag, row.name if row else None, pattern.description, nested)
+            self.add(tag_text(tag), pattern.severity, pattern.code, message, kind=PHI, example=redacted)
+
+    def check_repeating(self, tag: int, value: bytes) -> None:
+        """Overlay and curve groups (60xx, 50xx): what the profile removes, left for a person to look at."""
         element = tag & 0xFFFF
-        if tag >> 16 >= 0x6000 and element in {0x3000, 0x4000} and value:
+        if tag >> 16 >= 0x6000 and element in {0x3000, 0x4000}:
+            if element == 0x4000:
+                self.check_text(tag, value)
             what = (
                 "Overlay Data (may carry burnt-in graphics or text)"
                 if element == 0x3000
                 else "Overlay Comments"
             )
-            yield FileFinding(
-                name, format_tag(tag), "error", "overlay", f"{what} present; the profile removes it", series
+            self.add(
+                tag_text(tag), "warning", "overlay", f"{what} present; the profile removes it", kind=REVIEW
             )
-        elif tag >> 16 < 0x5100 and value:
-            yield FileFinding(
-                name, format_tag(tag), "error", "curve-data", "Curve Data present (retired)", series
-            )
+        elif tag >> 16 < 0x5100:
+            self.add(tag_text(tag), "warning", "curve-data", "Curve Data present (retired)", kind=REVIEW)
 
-    def _private(
-        self, elements: Mapping[int, Any], groups: dict[int, int], creators: list[int], name: str, series: str
-    ) -> Iterator[FileFinding]:
+    def report_private(self, groups: dict[int, int], creators: list[int]) -> None:
         for group, count in sorted(groups.items()):
-            names = sorted({_text(elements, tag) for tag in creators if tag >> 16 == group} - {""})
-            label = ", ".join(names) if names else "no private creator"
-            yield FileFinding(
-                name,
+            names = sorted({_text(self.header, tag) for tag in creators if tag >> 16 == group} - {""})
+            self.add(
                 f"({group:04X},xxxx)",
                 "warning",
                 "private-attributes",
-                f"{count} private element(s) in group {group:04X} ({label}); the Basic Profile removes "
-                "private attributes unless they are known safe (--option retain-safe-private)",
-                series,
+                f"private elements in group {group:04X}; the Basic Profile removes private attributes unless "
+                "they are known safe (--option retain-safe-private)",
+                kind=REVIEW,
+                example=f"{count} element(s), creator {', '.join(names)}"
+                if names
+                else f"{count} element(s), no creator",
             )
 
-    def _burnt_in(self, header: dict[int, bytes], name: str, series: str) -> Iterator[FileFinding]:
+    def check_burnt_in(self, header: dict[int, bytes]) -> None:
         burned = _header_text(header, BURNED_IN_ANNOTATION).upper()
         if burned == "YES":
-            yield FileFinding(
-                name,
-                format_tag(BURNED_IN_ANNOTATION),
+            self.add(
+                tag_text(BURNED_IN_ANNOTATION),
                 "error",
                 "burned-in-annotation",
                 "Burned In Annotation is YES: the pixels carry identifying text; clean the pixel data "
                 "(alterPixels) or exclude the image",
-                series,
+                kind=PHI,
             )
             return
         if _header_text(header, RECOGNIZABLE_FEATURES).upper() == "YES":
-            yield FileFinding(
-                name,
-                format_tag(RECOGNIZABLE_FEATURES),
+            self.add(
+                tag_text(RECOGNIZABLE_FEATURES),
                 "warning",
                 "recognizable-visual-features",
                 "Recognizable Visual Features is YES (e.g. a face): needs review",
-                series,
+                kind=REVIEW,
             )
         reason = _burnt_in_reason(header)
         if reason and burned != "NO":
-            yield FileFinding(
-                name,
-                format_tag(BURNED_IN_ANNOTATION),
+            self.add(
+                tag_text(BURNED_IN_ANNOTATION),
                 "warning",
                 "burnt-in-risk",
                 f"likely burnt-in text ({reason}, CTP-style rule) and Burned In Annotation is not NO: "
                 "review the pixels or check with --pixels",
-                series,
+                kind=REVIEW,
             )
+
+
+def why_skipped(error: Exception) -> tuple[str, str]:
+    """(skip kind, reason) for a file that could not be scanned."""
+    if isinstance(error, NotRegularFile):
+        return "not-regular", str(error)
+    if isinstance(error, UnreadableFile):
+        return "unreadable", f"not readable as DICOM: {error}"
+    if isinstance(error, NotDicom):
+        return "not-dicom", f"not DICOM: {error}"
+    if isinstance(error, FileNotFoundError):
+        return "missing", "no such file or directory"
+    if isinstance(error, OSError):
+        return "unreadable", f"cannot be read: {error.strerror or error}"
+    return "unreadable", f"could not be scanned ({type(error).__name__}: {error})"
+
+
+# Cached so that the same text is the same object: a worker's results then pickle each string once.
+tag_text = cache(format_tag)
+
+
+@cache
+def _text_message(tag: int, row_name: str | None, description: str, nested: bool) -> str:
+    governing = row_for_tag(tag)
+    label = row_name or (
+        governing.name if governing else "private attribute" if tag >> 16 & 1 else "attribute"
+    )
+    return f"{'inside the sequence ' if nested else ''}{label} contains {description}"
 
 
 def _burnt_in_reason(header: dict[int, bytes]) -> str:
@@ -443,57 +498,38 @@ def _burnt_in_reason(header: dict[int, bytes]) -> str:
     return ""
 
 
-def _element_map(ds: Dataset) -> Mapping[int, Any]:
-    """Tag -> element without converting raw elements to values.
-
-    pydicom keeps elements in ``Dataset._dict``; reading it directly avoids a tag conversion per
-    element (``keys()`` + ``get_item``). Falls back to the public API if that attribute goes away.
-    """
-    elements = getattr(ds, "_dict", None)
-    if isinstance(elements, dict):
-        return elements
-    return {tag: ds.get_item(tag) for tag in ds.keys()}  # noqa: SIM118 - iterating would convert
+def _latin1(value: bytes) -> str:
+    return value.decode("latin-1")
 
 
-def _fast_header(path: Path) -> Mapping[int, Any] | None:
-    """The raw header via :mod:`compliance.deid.fastread`, or None to let ``dcmread`` handle the file."""
-    try:
-        return read_header_elements(path)
-    except (OSError, EOFError, ValueError, KeyError, struct.error, NotImplementedError):
-        return None
+def example(vr: str, value: bytes) -> str:
+    """What a report may show of a value: text redacted, binary and sequences by size only."""
+    if vr == "SQ":
+        return f"a sequence of {len(value)} bytes"
+    if vr in BINARY_VRS:
+        return "a large binary value" if value == NOT_READ else f"{len(value)} bytes"
+    return redact(_latin1(value))
 
 
 def _header_text(header: dict[int, bytes], tag: int) -> str:
     return header.get(tag, b"").decode("latin-1").strip(" \x00")
 
 
-def _raw_bytes(elements: Mapping[int, Any], tag: int) -> bytes:
-    raw = elements.get(tag)
-    value = getattr(raw, "value", None)
-    if value is None:
-        return b""
-    if isinstance(value, bytes):
-        return value.rstrip(b" \x00")
-    return str(value).encode("latin-1", "replace")
+def _raw(header: Header, tag: int) -> bytes:
+    element = header.get(tag)
+    return element[1] if element else b""
 
 
-def _text(elements: Mapping[int, Any], tag: int) -> str:
-    return _raw_bytes(elements, tag).decode("latin-1").strip()
+def _text(header: Header, tag: int) -> str:
+    return _raw(header, tag).rstrip(b" \x00").decode("latin-1").strip()
 
 
-def iter_files(paths: Iterable[Path], skipped: list[dict[str, str]]) -> Iterator[Path]:
-    """Files named directly and every file below named directories, in a stable order."""
-    for path in paths:
-        if path.is_dir():
-            for root, directories, files in os.walk(path):
-                directories.sort()
-                for file_name in sorted(files):
-                    yield Path(root) / file_name
-        elif path.is_file():
-            yield path
-        else:
-            skipped.append({"file": str(path), "reason": "no such file or directory"})
+def display_name(path: str) -> str:
+    """The path as text for reports: bytes that are not UTF-8 shown as \\xNN escapes, never an error."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def scan_paths(paths: Sequence[Path], options: Sequence[str] = (), pixels: bool = False) -> ScanReport:
-    return Scanner(options, pixels).scan(paths)
+def scan_paths(
+    paths: Sequence[Path | str], options: Sequence[str] = (), pixels: bool = False, jobs: int = 1
+) -> ScanReport:
+    return Scanner(options, pixels, jobs=jobs).scan(paths)

@@ -6,6 +6,8 @@ from typing import Any
 
 AS_OF = "2026-11-20"  # the review runs "as of" this day, so expiry and dormancy are deterministic
 RECENT = "2026-11-01T09:00:00Z"
+# XNAT's lastModified (epoch ms) of accounts that never logged in; the seed format has no field for it.
+LAST_MODIFIED = {"nina": "2026-05-04T08:00:00Z", "walt": "2026-11-19T16:00:00Z"}
 
 ACCESS_LIST = """\
 ---
@@ -78,6 +80,7 @@ SEED: dict[str, Any] = {
         user("dave", enabled=False),
         user("oscar", lastSuccessfulLogin="2026-01-05T10:00:00Z"),
         user("nina", lastSuccessfulLogin=None),
+        user("walt", lastSuccessfulLogin=None),  # created the day before the review: not dormant
         user("victor", enabled=False, lastSuccessfulLogin=None),
     ],
     "projects": [
@@ -97,9 +100,7 @@ SEED: dict[str, Any] = {
 
 # Every finding the seed must produce: (code, project, user).
 EXPECTED = {
-    ("default-admin-enabled", "", "admin"),
-    ("admin-role-not-approved", "", "admin"),
-    ("all-data-admin-not-approved", "", "admin"),  # a fresh XNAT puts admin in ALL_DATA_ADMIN
+    ("default-admin-enabled", "", "admin"),  # one finding naming Administrator and ALL_DATA_ADMIN
     ("admin-role-not-approved", "", "mallory"),
     ("all-data-admin-not-approved", "", "trent"),
     ("all-data-access-not-approved", "", "ursula"),
@@ -121,6 +122,14 @@ EXPECTED = {
     ("approved-user-missing", "GHOST01", "zed"),
     ("approved-user-missing", "", "svc_xnat"),
 }
+
+
+def set_last_modified(double: Any, times: dict[str, str] = LAST_MODIFIED) -> None:
+    """Give the double's accounts the lastModified XNAT would report (the seed cannot set it)."""
+    from xnat_double.state import to_epoch_ms  # noqa: PLC0415 - the double is a test dependency
+
+    for username, when in times.items():
+        double.state.users[username].last_modified = to_epoch_ms(when)
 
 
 def scaled_seed(users: int, projects: int, members_per_project: int = 2) -> dict[str, Any]:

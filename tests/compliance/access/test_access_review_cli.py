@@ -7,7 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
-from access_review_seeds import ACCESS_LIST, AS_OF, EXPECTED, SEED, scaled_access_list, scaled_seed
+from access_review_seeds import (
+    ACCESS_LIST,
+    AS_OF,
+    EXPECTED,
+    SEED,
+    scaled_access_list,
+    scaled_seed,
+    set_last_modified,
+)
 
 from compliance.cli import main
 
@@ -48,6 +56,7 @@ def test_every_finding_is_reported_with_severity_and_exit_1(
     xnat_double, audit_env, access_list, tmp_path, capsys
 ):
     xnat_double.seed(SEED)
+    set_last_modified(xnat_double)
     status = run_review(xnat_double.url, access_list, tmp_path / "out")
     document = json.loads(capsys.readouterr().out)
     assert status == 1
@@ -69,9 +78,18 @@ def test_every_finding_is_reported_with_severity_and_exit_1(
     assert summary["total"] == len(EXPECTED)
     assert sum(summary["by_severity"].values()) == len(EXPECTED)
     assert summary["by_project"]["CARDIO01"] == 3
-    assert summary["counts"] == {"users": 17, "projects": 6, "memberships": 11, "approved_projects": 6}
-    dormant = next(f for f in document["findings"] if f["code"] == "dormant-account" and f["user"] == "oscar")
-    assert "2026-01-05" in dormant["message"]
+    assert summary["counts"] == {"users": 18, "projects": 6, "memberships": 11, "approved_projects": 6}
+    messages = {(f["code"], f["user"]): f["message"] for f in document["findings"]}
+    assert "no login for over 90 days (last login: 2026-01-05)" in messages[("dormant-account", "oscar")]
+    assert (
+        "never logged in since the account was created or last changed on 2026-05-04"
+        in (messages[("dormant-account", "nina")])
+    )
+    assert severities[("default-admin-enabled", "admin")] == "critical"
+    assert messages[("default-admin-enabled", "admin")].startswith(
+        "the default 'admin' account is enabled and holds Administrator (site administration), "
+        "ALL_DATA_ADMIN (edit and delete rights on every project); it is not in the access list's admins."
+    )
 
 
 def test_review_only_reads_and_counts_its_calls(xnat_double, audit_env, access_list, tmp_path, capsys):
@@ -85,12 +103,12 @@ def test_review_only_reads_and_counts_its_calls(xnat_double, audit_env, access_l
         "GET /data/projects/{project}/users/true": 6,
         "GET /xapi/users/profiles": 1,
         "GET /xapi/users/rolemap": 1,
-        "GET /xapi/users/{username}/groups": 17,
+        "GET /xapi/users/{username}/groups": 18,
     }
-    assert calls["total"] == 32
+    assert calls["total"] == 33
     logged = xnat_double.requests()
     # The double saw the counted calls plus xnatpy's login/logout; the only "writes" are the session ones.
-    assert sum(1 for entry in logged if entry["path"].startswith(("/xapi/users", "/data/projects"))) == 32
+    assert sum(1 for entry in logged if entry["path"].startswith(("/xapi/users", "/data/projects"))) == 33
     assert {(entry["method"], entry["path"]) for entry in xnat_double.writes()} <= {
         ("PUT", "/data/services/auth"),
         ("POST", "/data/services/auth"),
@@ -102,6 +120,7 @@ def test_reports_written_as_json_csv_html_with_dated_copies(
     xnat_double, audit_env, access_list, tmp_path, capsys
 ):
     xnat_double.seed(SEED)
+    set_last_modified(xnat_double)
     out = tmp_path / "out"
     run_review(xnat_double.url, access_list, out)
     stdout_document = json.loads(capsys.readouterr().out)
@@ -253,3 +272,19 @@ def test_unwritable_report_directory_exits_2(xnat_double, audit_env, access_list
     status = run_review(xnat_double.url, access_list, not_a_directory)
     assert status == 2
     assert f"cannot write reports to {not_a_directory}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["access", "review", "--access-list", "x.yml", "--out", "out"], ["xnat-audit", "anon", "--out", "out"]],
+)
+def test_a_url_with_credentials_is_refused_without_echoing_them(command, xnat_double, capsys):
+    host = xnat_double.url.removeprefix("http://")
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--xnat", f"http://svc_audit:s3cret@{host}"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert "s3cret" not in err and "svc_audit" not in err
+    assert f"http://***@{host} carries credentials" in err
+    assert "XNAT_USER/XNAT_PASS or ~/.netrc" in err
+    assert xnat_double.requests() == []

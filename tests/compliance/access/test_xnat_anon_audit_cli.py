@@ -98,3 +98,37 @@ def test_unknown_annex_e_option_is_refused_before_contacting_xnat(xnat_double, a
     assert status == 2
     assert "unknown Annex E option(s): retain-everything" in capsys.readouterr().err
     assert xnat_double.requests() == []
+
+
+def test_a_script_the_audit_cannot_analyse_exits_2_and_keeps_the_other_reports(
+    xnat_double, audit_env, tmp_path, capsys
+):
+    """A script nested too deeply for the parser: the audit says so for that script and audits the rest."""
+    xnat_double.seed(
+        {"site_config": {"initialized": True}, "projects": [{"id": "CARDIO01"}, {"id": "NEURO02"}]}
+    )
+    site = requests.get(f"{xnat_double.url}/xapi/anonymize/default", auth=("admin", "admin"), timeout=10).text
+    put(xnat_double, "/xapi/anonymize/site", site)
+    put(xnat_double, "/xapi/anonymize/site/enabled", query="?enable=true")
+    deep = 'version "6.3"\n(0010,0010) := ' + "lowercase[" * 1500 + '"x"' + "]" * 1500 + "\n"
+    put(xnat_double, "/xapi/anonymize/projects/CARDIO01", deep)
+    put(xnat_double, "/xapi/anonymize/projects/NEURO02", site)
+    status = main(["xnat-audit", "anon", "--xnat", xnat_double.url, "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    by_project = {entry["project"]: entry for entry in document["scripts"]}
+    assert "Traceback" not in captured.err
+    if by_project["CARDIO01"]["error"]:  # the engine could not read it: the audit did not do its job
+        assert status == 2
+        assert captured.err.count("\n") == 1
+        assert captured.err.startswith(
+            f"enclave xnat-audit anon: error: {xnat_double.url} project CARDIO01 script: the audit could not "
+            "analyse this script ("
+        )
+        assert document["summary"]["not_audited"] == 1
+    else:  # the engine turned the nesting into a script error: a finding of the audit
+        assert status == 1
+        assert by_project["CARDIO01"]["problem"]
+    assert by_project["NEURO02"]["conformance"] == by_project[""]["conformance"] is not None
+    assert json.loads((tmp_path / "out" / "anon-audit.json").read_text()) == document
+    assert (tmp_path / "out" / "scripts" / "project-NEURO02.html").exists()
