@@ -1,7 +1,8 @@
 """Audit DicomEdit anonymisation scripts against DICOM PS3.15 Annex E.
 
 Sub-commands: ``lint``, the static audit of one script, per Table E.1-1 attribute and script-wide;
-``apply``, run a script over DICOM files as XNAT would (see compliance.anon.apply).
+``apply``, run a script over DICOM files as XNAT would (see compliance.anon.apply); ``detect-pixels``
+and ``clean-pixels``, burnt-in text in pixel data (see compliance.pixels).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 from compliance.annex_e import EDITION, OPTIONS, AnnexEError
 from compliance.anon.apply import add_parser as add_apply_parser
 from compliance.exit_codes import ExitCode, report_error
+from compliance.pixels.cli import add_parsers as add_pixel_parsers
 from compliance.reports import FORMATS, ReportWriteError, to_json_text, write_report
 
 if TYPE_CHECKING:
@@ -37,6 +39,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_report_arguments(lint)
     lint.set_defaults(func=run_lint)
     add_apply_parser(commands)
+    add_pixel_parsers(commands)
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
