@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from . import (
@@ -13,8 +13,11 @@ from . import (
     auth,
     containers,
     control,
+    dicom_receivers,
     dicomscp,
     dqr,
+    dqr_import,
+    dqr_query,
     events,
     plugins,
     prearchive,
@@ -23,7 +26,7 @@ from . import (
     site_config,
     users,
 )
-from .common import STATE_KEY, state
+from .common import READ_METHODS, STATE_KEY, state
 from .state import DoubleState
 
 BLUEPRINTS = (
@@ -35,6 +38,8 @@ BLUEPRINTS = (
     anonymize,
     dicomscp,
     dqr,
+    dqr_query,
+    dqr_import,
     containers,
     events,
     plugins,
@@ -48,6 +53,7 @@ def create_app(state: DoubleState | None = None) -> Flask:
     app = Flask("xnat_double")
     app.url_map.strict_slashes = False
     app.config[STATE_KEY] = state or DoubleState()
+    dicom_receivers.listeners(app)  # stopped by DoubleServer.stop() or dicom_receivers.stop(app)
     for module in BLUEPRINTS:
         app.register_blueprint(module.blueprint)
     app.before_request(auth.authenticate)
@@ -71,6 +77,10 @@ def _finish(response: Response) -> Response:
         current = state()
         with current.lock:
             current.request_log.append(entry)
+    if request.method not in READ_METHODS:
+        # Receivers created, updated, enabled, disabled or deleted; a seed, a reset or enableDicomReceiver:
+        # the listeners follow before the client gets the answer (dicom_receivers.py).
+        dicom_receivers.sync(current_app)
     return response
 
 

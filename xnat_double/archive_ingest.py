@@ -52,6 +52,7 @@ from .archive_model import (
     write_file,
 )
 from .archive_types import scan_type_for, session_type_for
+from .container_launch import scans_created
 from .prearchive import add_prearchive_session, archive_prearchive_session
 from .state import DoubleState
 
@@ -241,11 +242,13 @@ def file_into_archive(
         experiment = store.find_experiment(target.project, target.session)
         if experiment is not None and not append:
             raise ArchiveError(409, f"Session {target.session} already exists in project {target.project}")
+        before = set(experiment.scans) if experiment is not None else set()
         if experiment is None:
             xsi_type = session_type_for([item.modality for item in received])
             experiment = new_experiment(store, subject, target.session, xsi_type, user)
             register_experiment(store, site_id, experiment)
         file_instances(store, current, experiment, received)
+        scans_created(current, experiment, [scan for scan in experiment.scans if scan not in before], user)
         return experiment
 
 
@@ -315,7 +318,12 @@ def archive_waiting_session(
 ) -> Experiment:
     """Archive a prearchive session (what POST /data/services/archive does), optionally relabelled."""
     with current.lock:
-        return archive_prearchive_session(
+        existing = current.archive.find_experiment(
+            (target.project if target else None) or session.project,
+            (target.session if target else None) or session.draft.label,
+        )
+        before = set(existing.scans) if existing is not None and overwrite == "append" else set()
+        experiment = archive_prearchive_session(
             current,
             session,
             project=target.project if target else None,
@@ -324,6 +332,8 @@ def archive_waiting_session(
             overwrite=overwrite,
             user=user,
         )
+        scans_created(current, experiment, [scan for scan in experiment.scans if scan not in before], user)
+        return experiment
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from .common import (
     text,
     xapi_project,
 )
+from .container_launch import visible_containers
 from .state import DEFAULT_DOCKER_SERVER, User
 
 blueprint = Blueprint("containers", __name__)
@@ -72,15 +73,76 @@ def get_server() -> Response:
         return json_response({**server, "ping": state().options.docker_ping})
 
 
+BACKENDS = ("docker", "swarm", "kubernetes")  # CS …/model/server/docker/Backend.java (@JsonValue lowercase)
+
+
+def _server_errors(server: dict[str, Any]) -> list[str]:
+    """CS …/model/server/docker/DockerServerBase.java DockerServer.validate()."""
+    errors = []
+
+    def filled(key: str) -> bool:
+        return bool(str(server.get(key) or "").strip())
+
+    if server["backend"] == "kubernetes":
+        user = str(server.get("container-user") or "").strip()
+        if user and not user.lstrip("-").isdigit():
+            errors.append(
+                "If set, container user must be a string with integer value with kubernetes backend"
+            )
+        if filled("gpu-vendor") and str(server["gpu-vendor"]).lower() not in ("nvidia", "amd"):
+            errors.append("The value of the GPU Vendor can only be nvidia or amd")
+        if filled("combined-pvc-name") and (filled("archive-pvc-name") or filled("build-pvc-name")):
+            errors.append(
+                "You cannot have a Kubernetes server setup which uses mounts from a PVC with separate and "
+                "combined locations for build and archive. Please choose one or the other."
+            )
+        if filled("combined-path-translation") and (
+            filled("archive-path-translation") or filled("build-path-translation")
+        ):
+            errors.append(
+                "You cannot have a Kubernetes server setup which has path translations for both separate and "
+                "combined locations for build and archive directories. Please choose one or the other."
+            )
+    elif not filled("host"):
+        errors.append(f"Host cannot be empty for {server['backend']} server setting")
+    constraints = server.get("swarm-constraints") or []
+    if any(not str(c.get("attribute") or "").strip() for c in constraints if isinstance(c, dict)):
+        errors.append("Constraint node attribute cannot be blank")
+    if any(
+        not c.get("values") or any(not str(v or "").strip() for v in c["values"])
+        for c in constraints
+        if isinstance(c, dict)
+    ):
+        errors.append("Constraint values cannot be blank")
+    return errors
+
+
 @blueprint.route("/xapi/docker/server", methods=["POST"])
 def set_server() -> Response:
+    """DockerRestApi.setServer. ``backend`` must be a lowercase Backend value (Jackson refuses others: 400,
+    message approximated); absent, ``swarm-mode`` true means swarm, else docker (DockerServer.create);
+    ``swarm-mode`` is then derived from it. Invalid settings → 400 with validate()'s lines. The double merges
+    the body into the current server (upstream replaces it: absent keys take their defaults)."""
     require_admin()
     body = _json_object()
-    if not str(body.get("host") or "").strip():
-        stop(400, "Docker server host must not be blank")
+    backend = body.get("backend")
+    if backend is not None and backend not in BACKENDS:
+        enum = "org.nrg.containers.model.server.docker.Backend"
+        accepted = ", ".join(BACKENDS)
+        stop(
+            400,
+            f'JSON parse error: Cannot deserialize value of type `{enum}` from String "{backend}": '
+            f"not one of the values accepted for Enum class: [{accepted}]",
+        )
     with state().lock:
         server = dict(state().docker_server or DEFAULT_DOCKER_SERVER)
         server.update({key: value for key, value in body.items() if key in SERVER_KEYS})
+        if backend is None:
+            server["backend"] = "swarm" if body.get("swarm-mode") in (True, "true") else "docker"
+        server["swarm-mode"] = server["backend"] == "swarm"
+        errors = _server_errors(server)
+        if errors:
+            stop(400, "\n".join(errors))
         state().docker_server = server
         return json_response({**server, "ping": state().options.docker_ping}, status=201)
 
@@ -398,3 +460,44 @@ def wrapper_projects(wrapper_id: int) -> Response:
             p for (w, p), on in state().wrapper_project_enabled.items() if w == wrapper_id and on
         )
     return json_response(projects)
+
+
+# --- containers (launched by event subscriptions: xnat_double/container_launch.py) --------------------
+# CS …/rest/ContainerRestApi.java: all Authenticated; the lists hold the caller's own containers (all of
+# them for an admin); GET one shows another user's container scrubbed (scrubProtectedData: no mounts,
+# inputs, outputs or logs, command line "[REDACTED]").
+SCRUBBED_KEEPS = (
+    "id",
+    "command-id",
+    "status",
+    "status-time",
+    "wrapper-id",
+    "user-id",
+    "project",
+    "docker-image",
+)
+
+
+@blueprint.route("/xapi/containers", methods=["GET"])
+def list_containers() -> Response:
+    user = require_authenticated()
+    return json_response(visible_containers(state(), user.username, is_admin=user.is_admin))
+
+
+@blueprint.route("/xapi/projects/<project_id>/containers", methods=["GET"])
+def list_project_containers(project_id: str) -> Response:
+    user = require_authenticated()
+    return json_response(
+        visible_containers(state(), user.username, is_admin=user.is_admin, project=project_id)
+    )
+
+
+@blueprint.route("/xapi/containers/<int:container_id>", methods=["GET"])
+def get_container(container_id: int) -> Response:
+    user = require_authenticated()
+    found = next((c for c in visible_containers(state(), "", is_admin=True) if c["id"] == container_id), None)
+    if found is None:
+        stop(404, f"Could not find container {container_id}")
+    if not (user.is_admin or found.get("user-id") == user.username):
+        found = {key: found.get(key) for key in SCRUBBED_KEEPS} | {"command-line": "[REDACTED]"}
+    return json_response(found)

@@ -14,7 +14,9 @@ Sources (W18 = oncai/xnat 1.8.10.1, `…` = src/main/java/org/nrg):
   An unchanged PUT echoes the submitted receiver.
 - W18 …/xnat/initialization/tasks/MigrateDicomSCPInstanceConfiguration.java: a fresh XNAT creates the
   default receiver XNAT:8104 (dicomObjectIdentifier). Seed ``receivers: []`` to start without it.
-The double does not open the receiver's port.
+With the double option ``dicom_listen`` the enabled receivers really listen on 127.0.0.1
+(xnat_double/dicom_receivers.py); every write request re-syncs the listeners (app.py), so a create,
+update, enable/disable or delete here starts, cycles or stops the receiver's port before the answer.
 """
 
 from __future__ import annotations

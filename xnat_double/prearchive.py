@@ -54,6 +54,7 @@ from .archive_model import (
     timestamp_now,
 )
 from .common import can_edit_project, can_read_project, current_user, result_set, state, stop_tomcat, text
+from .container_launch import scans_created
 from .state import DoubleState
 
 blueprint = Blueprint("prearchive", __name__)
@@ -440,15 +441,22 @@ def _archive_from_request(current: DoubleState, session: PrearchiveSession) -> E
     if target:
         _require_edit(current, target)
     user = current_user()
-    return archive_prearchive_session(
+    username = user.username if user else "guest"
+    overwrite = (request.args.get("overwrite") or "none").lower()
+    existing = current.archive.find_experiment(target, request.args.get("session") or session.draft.label)
+    before = set(existing.scans) if existing is not None and overwrite == "append" else set()
+    experiment = archive_prearchive_session(
         current,
         session,
         project=request.args.get("project"),
         subject=request.args.get("subject"),
         label=request.args.get("session"),
-        overwrite=(request.args.get("overwrite") or "none").lower(),
-        user=user.username if user else "guest",
+        overwrite=overwrite,
+        user=username,
     )
+    # XNAT's EventServiceItemSaveAspect: the scans the archive created fire ScanEvents (container_launch).
+    scans_created(current, experiment, [scan for scan in experiment.scans if scan not in before], username)
+    return experiment
 
 
 def _archived_uri(experiment: Experiment) -> str:

@@ -19,6 +19,8 @@ double:                          # optional behaviour switches of the double
   docker_ping: false             # GET /xapi/docker/server/ping fails with 424
   echo_timeout: 2                # seconds for the C-ECHO of GET /xapi/pacs/{id}/status
   xnat_version: "1.10"           # "1.8" | "1.9" (default) | "1.10": release-specific behaviour
+  dicom_listen: true             # the enabled receivers listen on 127.0.0.1 (default off)
+  containers: docker             # subscribed commands run on the local Docker engine (default off)
 ```
 """
 
@@ -30,6 +32,8 @@ from typing import Any
 import yaml
 
 from .archive_seed import apply_archive_seed, apply_prearchive_seed
+from .container_launch import CONTAINER_MODES
+from .dqr_import import apply_seed_options as apply_dqr_import_options
 from .state import (
     DEFAULT_DOCKER_SERVER,
     DQR_API_CHOICES,
@@ -133,6 +137,15 @@ def _apply_options(state: DoubleState, options: dict[str, Any]) -> None:
         state.options.docker_ping = bool(options["docker_ping"])
     if "echo_timeout" in options:
         state.options.echo_timeout = float(options["echo_timeout"])
+    if "dicom_listen" in options:
+        state.options.dicom_listen = bool(options["dicom_listen"])
+    if "containers" in options:  # launched commands run on the local Docker engine (container_launch.py)
+        mode = str(options["containers"] or "off")
+        if mode not in CONTAINER_MODES:
+            raise SeedError(f"double.containers: {mode!r} is not one of {list(CONTAINER_MODES)}")
+        state.options.containers = mode
+    # DQR import scheduler speed and fault switches (dqr_tick, dqr_receive_wait, dqr_faults).
+    apply_dqr_import_options(state, options)
 
 
 def _apply_user(state: DoubleState, entry: dict[str, Any], where: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from . import dicom_receivers
 from .app import create_app
 from .common import READ_METHODS, STATE_KEY
 from .seed import apply_seed
@@ -35,15 +36,26 @@ class DoubleServer:
         return self.app.config[STATE_KEY]
 
     def start(self) -> DoubleServer:
+        dicom_receivers.sync(self.app)  # the receivers listen when the seed asked for it (dicom_listen)
         self._thread = threading.Thread(target=self._server.serve_forever, name="xnat-double", daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
+        self.start_dicom_listeners()
         self._server.serve_forever()
 
+    def start_dicom_listeners(self) -> None:
+        """Start (or re-sync) the DICOM listeners of the current state; requests keep them in line."""
+        dicom_receivers.sync(self.app)
+
+    def dicom_listeners(self) -> dict[int, list[str]]:
+        """Port → AE titles of the DICOM receivers listening now (empty unless ``dicom_listen``)."""
+        return dicom_receivers.listeners(self.app).listening()
+
     def stop(self) -> None:
-        """Stop serving (if started) and close the socket."""
+        """Stop serving (if started) and close the socket; the DICOM listeners stop too."""
+        dicom_receivers.stop(self.app)
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=5)
@@ -64,9 +76,11 @@ class DoubleServer:
 
     def seed(self, data: dict[str, Any]) -> None:
         apply_seed(self.state, data)
+        dicom_receivers.sync(self.app)
 
     def reset(self) -> None:
         self.app.config[STATE_KEY] = DoubleState()
+        dicom_receivers.sync(self.app)  # a fresh state does not listen: every listener stops
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
         """Call a control route over HTTP (what another process would do)."""

@@ -88,7 +88,7 @@ DEFAULT_DOCKER_SERVER: dict[str, Any] = {
     "host": "unix:///var/run/docker.sock",
     "cert-path": "",
     "swarm-mode": False,
-    "backend": "DOCKER",
+    "backend": "docker",  # CS 3.7 Backend: lowercase @JsonValue
     "path-translation-xnat-prefix": "",
     "path-translation-docker-prefix": "",
     "pull-images-on-xnat-init": False,
@@ -260,6 +260,11 @@ class DoubleOptions:
     echo_timeout: float = 5.0
     # Whether GET /xapi/docker/server/ping answers "OK" (the double never talks to Docker).
     docker_ping: bool = True
+    # Whether the enabled DICOM receivers really listen (pynetdicom on 127.0.0.1; dicom_receivers.py).
+    dicom_listen: bool = False
+    # Whether subscribed container-service commands really run: "off" or "docker" (the local Docker engine;
+    # xnat_double/container_launch.py).
+    containers: str = "off"
 
 
 class DoubleState:

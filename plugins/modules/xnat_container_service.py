@@ -30,7 +30,20 @@ options:
       - Docker server settings with XNAT's own keys, for example C(name), C(host)
         (V(unix:///var/run/docker.sock) or V(https://docker.internal:2376)), C(cert-path), C(backend),
         C(path-translation-xnat-prefix), C(path-translation-docker-prefix), C(pull-images-on-xnat-init),
-        C(container-user), C(auto-cleanup).
+        C(container-user), C(auto-cleanup), C(swarm-constraints), C(gpu-vendor),
+        C(max-concurrent-finalizing-jobs), and for Kubernetes C(archive-pvc-name), C(build-pvc-name),
+        C(combined-pvc-name), C(archive-path-translation), C(build-path-translation),
+        C(combined-path-translation).
+      - C(backend) is V(docker), V(swarm) or V(kubernetes) (container service 3.7 reads only these
+        lowercase values); V(DOCKER), V(SWARM) and V(KUBERNETES) are sent lowercased.
+      - Checked before any request as the container service checks it (DockerServer.validate) - V(docker)
+        and V(swarm) need a non-blank C(host) when one is given; V(kubernetes) takes either
+        C(combined-pvc-name) or C(archive-pvc-name)/C(build-pvc-name), either C(combined-path-translation)
+        or C(archive-path-translation)/C(build-path-translation), an integer C(container-user) and
+        C(gpu-vendor) V(nvidia) or V(amd); each of C(swarm-constraints) needs an C(attribute) and non-blank
+        C(values).
+      - Only the Docker backend can be exercised in this repository's tests; Swarm and Kubernetes are
+        checked against the container service's source only.
     type: dict
   commands:
     description: Commands to register.
@@ -92,7 +105,7 @@ EXAMPLES = r"""
     docker_server:
       name: Local socket
       host: unix:///var/run/docker.sock
-      backend: DOCKER
+      backend: docker
       auto-cleanup: true
     commands:
       - json: "{{ lookup('ansible.builtin.file', 'files/dcm2niix-command.json') }}"
@@ -103,6 +116,16 @@ EXAMPLES = r"""
         projects:
           CARDIO01: true
           NEURO02: false
+
+- name: Processing on the trust's Kubernetes cluster, archive and build on one RWX volume
+  xnat_enclave.xnat.xnat_container_service:
+    docker_server:
+      name: Trust cluster
+      backend: kubernetes
+      combined-pvc-name: xnat-data
+      combined-path-translation: /data/xnat
+      pull-images-on-xnat-init: true
+      auto-cleanup: true
 """
 
 RETURN = r"""
@@ -232,8 +255,52 @@ def with_server_ids(document, existing):
     return update
 
 
+BACKENDS = ("docker", "swarm", "kubernetes")
+GPU_VENDORS = ("nvidia", "amd")
+
+
+def blank(value):
+    return value is None or not str(value).strip()
+
+
+def checked_docker_server(desired):
+    """The Docker server settings with C(backend) lowercased, or XnatInputError naming every problem
+    (CS model/server/docker/Backend.java: lowercase @JsonValue; DockerServerBase.DockerServer.validate)."""
+    server = dict(desired)
+    problems = []
+    if server.get("backend") is not None:
+        backend = str(server["backend"]).strip().lower()
+        if backend not in BACKENDS:
+            problems.append("backend %r is not one of %s" % (server["backend"], ", ".join(BACKENDS)))
+        server["backend"] = backend
+    backend = server.get("backend") or ("swarm" if server.get("swarm-mode") in (True, "true") else "docker")
+    if backend == "kubernetes":
+        if server.get("container-user") not in (None, "") and not str(server["container-user"]).isdigit():
+            problems.append("container-user must be an integer uid with the kubernetes backend")
+        vendor = server.get("gpu-vendor")
+        if vendor not in (None, "") and str(vendor).lower() not in GPU_VENDORS:
+            problems.append("gpu-vendor must be nvidia or amd")
+        for kind in ("pvc-name", "path-translation"):
+            separate = [key for key in ("archive-" + kind, "build-" + kind) if not blank(server.get(key))]
+            if not blank(server.get("combined-" + kind)) and separate:
+                problems.append("combined-%s cannot be set with %s" % (kind, " or ".join(separate)))
+    elif "host" in server and blank(server["host"]):
+        problems.append("host cannot be empty for the %s backend" % backend)
+    for index, constraint in enumerate(server.get("swarm-constraints") or []):
+        values = constraint.get("values") if isinstance(constraint, dict) else None
+        if not isinstance(constraint, dict) or blank(constraint.get("attribute")):
+            problems.append("swarm-constraints[%d]: attribute cannot be blank" % index)
+        if not isinstance(values, list) or not values or any(blank(value) for value in values):
+            problems.append("swarm-constraints[%d]: values cannot be empty or blank" % index)
+    if problems:
+        raise XnatInputError("docker_server: %s. %s" % ("; ".join(problems), NOTHING_CHANGED))
+    return server
+
+
 def reconcile_docker_server(api, diff, desired):
     current = api.get_docker_server() or {}
+    if isinstance(current.get("backend"), str):  # container services before 3.7 wrote DOCKER, SWARM
+        current = dict(current, backend=current["backend"].lower())
     if is_subset(desired, current):
         return
     diff.record("docker_server", {k: current.get(k) for k in desired}, dict(desired))
@@ -333,10 +400,11 @@ def project_flag(api, label, project, command_id, wrapper):
 def reconcile(module, api, diff):
     params = module.params
     wanted = [parse_command(item, index) for index, item in enumerate(params["commands"] or [])]
+    server = checked_docker_server(params["docker_server"]) if params["docker_server"] else None
     wrappers = params["wrappers"] or []
     require_known_projects(api, [p for item in wrappers for p in item["projects"] or {}], "wrappers")
-    if params["docker_server"]:
-        reconcile_docker_server(api, diff, params["docker_server"])
+    if server:
+        reconcile_docker_server(api, diff, server)
     reports = []
     by_key = {}
     if wanted or wrappers:
