@@ -27,6 +27,7 @@ COMMAND_GROUPS: tuple[tuple[str, str], ...] = (
     ("anon", "compliance.anon.cli"),
     ("deid", "compliance.deid.cli"),
     ("import", "compliance.importer.cli"),
+    ("fetch", "compliance.fetch.cli"),
 )
 # Arguments that name what a command reads, in the order a crash message lists them.
 INPUT_ARGUMENTS = ("xnat", "access_list", "script", "anon_script", "paths", "files")

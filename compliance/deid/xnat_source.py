@@ -24,11 +24,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from compliance.xnat import routes
 from compliance.xnat.session import XnatReadError, XnatReads
 
-PROJECT_EXPERIMENTS = "/data/projects/{project}/experiments"
-SESSION_DICOM_FILES = "/data/experiments/{experiment}/scans/ALL/resources/DICOM/files"
-FILE_DOWNLOAD = "GET /data/experiments/{experiment}/scans/{scan}/resources/{resource}/files/{file}"
+PROJECT_EXPERIMENTS = routes.PROJECT_SESSIONS_LISTING
+LISTING_COLUMNS = "ID,label,xsiType,insert_date,project"
+SESSION_DICOM_FILES = routes.SESSION_DICOM_FILES
+FILE_DOWNLOAD = f"GET {routes.SCAN_RESOURCE_FILE}"
 IMAGE_SESSION = re.compile(r"^[\w-]+:\w*SessionData$")  # xnat:ctSessionData, xnat:mrSessionData, ...
 SCAN_IN_URI = re.compile(r"/scans/([^/]+)/")
 RELATIVE_SINCE = re.compile(r"^(\d+)d$")
@@ -114,7 +116,9 @@ class XnatSelection:
 def list_sessions(reads: XnatReads, project: str, since: datetime | None) -> list[ArchivedSession]:
     """The project's image sessions archived at or after ``since``, oldest first."""
     sessions = []
-    for row in reads.result_set(PROJECT_EXPERIMENTS, project=project):
+    # The site listing answers an empty list for a project that does not exist or cannot be read: ask first.
+    reads.json(routes.PROJECT, project=project)
+    for row in reads.result_set(PROJECT_EXPERIMENTS, {"project": project, "columns": LISTING_COLUMNS}):
         xsi_type = str(row.get("xsiType") or "")
         if not IMAGE_SESSION.match(xsi_type):
             continue

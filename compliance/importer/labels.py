@@ -1,8 +1,11 @@
 """XNAT labels for imported studies: the CSV's, or keyed pseudonyms that no hospital identifier becomes.
 
-A pseudonym is HMAC-SHA256 with the trust's secret over the project and the PACS patient ID (subject) or
-StudyInstanceUID (session): the same patient gets the same subject label in a project, different projects
-get unlinkable labels, and nobody without the secret can go from a label back to the patient. The secret
+A pseudonym is HMAC-SHA256 with the trust's secret over the project and the PACS patient ID (subject) or,
+for a session, the study's accession number (StudyInstanceUID when the study has none): the same patient
+gets the same subject label in a project, different projects get unlinkable labels, and nobody without the
+secret can go from a label back to the patient. Because the session label is derived from the accession
+number, ``enclave fetch`` (and its ``get_by_accession_number``) finds a session by the accession number
+MLOps code asks with, through :func:`session_pseudonym`, while XNAT never stores the number. The secret
 comes from a file (``--pseudonym-key-file`` or ``$ENCLAVE_PSEUDONYM_KEY_FILE``) or ``$ENCLAVE_PSEUDONYM_KEY``,
 never from the command line, and is never written anywhere.
 
@@ -58,11 +61,35 @@ class PseudonymKey:
         return PREFIX["Subject"] + self._digest("subject", project, patient_id)[:DIGEST_CHARACTERS]
 
     def session(self, project: str, study_instance_uid: str) -> str:
+        """The session pseudonym of a study without an accession number."""
         return PREFIX["Session"] + self._digest("session", project, study_instance_uid)[:DIGEST_CHARACTERS]
+
+    def session_from_accession(self, project: str, accession_number: str) -> str:
+        """The session pseudonym of a study with an accession number (see :func:`session_pseudonym`)."""
+        return (
+            PREFIX["Session"]
+            + self._digest("session-accession", project, accession_number)[:DIGEST_CHARACTERS]
+        )
 
     def _digest(self, *parts: str) -> str:
         message = "\x1f".join(("xnat-enclave", *parts)).encode()
         return hmac.new(self.secret, message, hashlib.sha256).hexdigest().upper()
+
+
+def session_pseudonym(
+    key: PseudonymKey, project: str, *, accession_number: str | None = None, study_instance_uid: str = ""
+) -> str:
+    """The Session label of a study: keyed on project + accession number when there is one (what
+    ``enclave import`` labels and ``enclave fetch`` looks up), else on project + StudyInstanceUID.
+
+    Surrounding spaces of the accession number do not count (DICOM pads SH values to even length).
+    """
+    accession = (accession_number or "").strip()
+    if accession:
+        return key.session_from_accession(project, accession)
+    if not study_instance_uid:
+        raise ValueError("a session pseudonym needs the accession number or the StudyInstanceUID")
+    return key.session(project, study_instance_uid)
 
 
 def load_key(path: Path | None, environ: dict[str, str] | None = None) -> PseudonymKey:

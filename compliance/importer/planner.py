@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from compliance.importer.csvrows import CsvCheck, CsvRow
 from compliance.importer.dqr import DqrAccessError, DqrClient, DqrError, Pacs, Series, Study
 from compliance.importer.exclusions import RuleSet
-from compliance.importer.labels import PseudonymKey
+from compliance.importer.labels import PseudonymKey, session_pseudonym
 from compliance.importer.planfile import READY, REFUSED, Identifiers, Plan, PlanRow, SeriesChoice
 
 DQR_IDENTIFIER = "dqrObjectIdentifier"
@@ -268,7 +268,13 @@ def _labels(row: CsvRow, study: Study, request: PlanRequest) -> tuple[str, str, 
                 "Subject",
             )
         subject = subject or request.key.subject(request.project, patient)
-        session = session or request.key.session(request.project, study.study_instance_uid)
+        if session is None:
+            session = session_pseudonym(
+                request.key,
+                request.project,
+                accession_number=row.criteria.get("accessionNumber") or study.accession_number,
+                study_instance_uid=study.study_instance_uid,
+            )
         sources.add("pseudonym")
     identifiers = {value for value in (study.accession_number, study.patient_id, *row.identifiers()) if value}
     if {subject, session} & identifiers:

@@ -127,10 +127,11 @@ class XnatReads:
             message += "; the audit account needs XNAT's Administrator role to read users, roles and members"
         return XnatReadError(message)
 
-    def json(self, template: str, **segments: Any) -> Any:
+    def json(self, template: str, query: dict[str, str] | None = None, **segments: Any) -> Any:
+        """JSON of ``template``; ``query`` adds a query string (templates are paths only)."""
         path = self._path(template, segments)
         try:
-            return self._session.get_json(path)
+            return self._session.get_json(path, query=query) if query else self._session.get_json(path)
         except Exception as error:
             raise self._failure(path, error) from error
 
@@ -157,8 +158,10 @@ class XnatReads:
         value = self.json(template, **segments)
         return value is True or str(value).lower() == "true"
 
-    def result_set(self, template: str, **segments: Any) -> list[dict[str, Any]]:
+    def result_set(
+        self, template: str, query: dict[str, str] | None = None, **segments: Any
+    ) -> list[dict[str, Any]]:
         try:
-            return routes.parse_result_set(self.json(template, **segments))
+            return routes.parse_result_set(self.json(template, query, **segments))
         except ValueError as error:
             raise XnatReadError(f"GET {self._url}{routes.path(template, **segments)}: {error}") from error

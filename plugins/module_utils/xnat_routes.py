@@ -162,3 +162,38 @@ PREARCHIVE_PROJECT = "/data/prearchive/projects/{project}"
 PREARCHIVE_SESSION = "/data/prearchive/projects/{project}/{timestamp}/{folder}"
 ARCHIVE_SERVICE = "/data/services/archive"
 EXPERIMENTS = "/data/experiments"
+
+
+# --- enclave fetch (Restlet: ExperimentListResource, ScanList, CatalogResourceList, FileList). The
+#     experiments listing is EXPERIMENTS above (?project=&label= or &dcmAccessionNumber=; the site listing,
+#     because the project one hides non-secure data types, FLIP#612). {scans} is a scan id, a comma list or
+#     ALL; {resource} a resource label. See xnat-data-lifecycle.md §4. -----------------------------------
+EXPERIMENT_SCANS = "/data/experiments/{experiment}/scans"
+EXPERIMENT_SCAN_RESOURCES = "/data/experiments/{experiment}/scans/{scans}/resources"
+EXPERIMENT_SCAN_RESOURCE_FILES = "/data/experiments/{experiment}/scans/{scans}/resources/{resource}/files"
+ARCHIVE_URI_PREFIX = "/data/"  # file URIs of a listing start so; anything else is not followed
+# --- end of enclave fetch routes ---------------------------------------------------------------------
+
+
+# --- enclave project close (Restlet: ProjectResource, ProjectMemberResource, ExperimentResource,
+#     SubjectResource, CatalogResourceList; services/prearchive/delete; DicomQueryRetrieveApi import queue
+#     and history; SiteConfigApi). Deletes pass removeFiles=true. See xnat-data-lifecycle.md §5. ---------
+PROJECT_EXPERIMENT_LISTING = EXPERIMENTS  # ?project=P: the site listing (FLIP#612), as enclave fetch does
+PROJECT_SUBJECTS = "/data/projects/{project}/subjects"
+PROJECT_SUBJECT = "/data/projects/{project}/subjects/{subject}"
+SUBJECT_RESOURCES = "/data/projects/{project}/subjects/{subject}/resources"
+PROJECT_RESOURCES = "/data/projects/{project}/resources"
+PROJECT_RESOURCE = "/data/projects/{project}/resources/{resource}"
+EXPERIMENT = "/data/experiments/{experiment}"
+EXPERIMENT_RESOURCES = "/data/experiments/{experiment}/resources"
+PREARCHIVE_DELETE = "/data/services/prearchive/delete"  # POST, form field src (repeated) per session
+# DQR_IMPORT_QUEUE (GET ?all=true, POST [ids] cancels) and DQR_IMPORT_HISTORY (no REST delete) are above.
+# --- end of enclave project close routes ---------------------------------------------------------------
+
+
+# --- enclave deid scan --xnat (Restlet: ExperimentListResource, FileList). The site experiments listing with
+#     ?project=, because the project one hides non-secure data types such as DX (FLIP#612). ---------------
+PROJECT_SESSIONS_LISTING = EXPERIMENTS  # ?project=P&columns=ID,label,xsiType,insert_date
+SESSION_DICOM_FILES = "/data/experiments/{experiment}/scans/ALL/resources/DICOM/files"
+SCAN_RESOURCE_FILE = "/data/experiments/{experiment}/scans/{scan}/resources/{resource}/files/{file}"
+# --- end of enclave deid scan routes ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ from compliance.importer.labels import (
     PseudonymKeyError,
     label_problem,
     load_key,
+    session_pseudonym,
 )
 
 SECRET = b"s" * 32
@@ -27,6 +28,21 @@ def test_pseudonyms_are_deterministic_keyed_and_project_scoped():
     assert subject.startswith("S") and session.startswith("E")
     assert label_problem("Subject", subject) is None and label_problem("Session", session) is None
     assert "PID00001" not in subject and len(session) <= 16
+
+
+def test_the_session_pseudonym_is_keyed_on_the_accession_number_when_there_is_one():
+    key = PseudonymKey(SECRET, "test")
+    by_accession = session_pseudonym(key, "CARDIO01", accession_number="ACC0001", study_instance_uid="1.2.3")
+    assert by_accession == session_pseudonym(key, "CARDIO01", accession_number=" ACC0001 "), "no UID needed"
+    assert by_accession == key.session_from_accession("CARDIO01", "ACC0001")
+    assert by_accession != key.session("CARDIO01", "1.2.3"), "the accession number wins over the UID"
+    assert by_accession != session_pseudonym(key, "CARDIO02", accession_number="ACC0001")
+    assert session_pseudonym(key, "CARDIO01", accession_number="", study_instance_uid="1.2.3") == key.session(
+        "CARDIO01", "1.2.3"
+    )
+    assert label_problem("Session", by_accession) is None and "ACC0001" not in by_accession
+    with pytest.raises(ValueError, match="needs the accession number or the StudyInstanceUID"):
+        session_pseudonym(key, "CARDIO01")
 
 
 def test_the_key_id_names_the_key_without_revealing_it():

@@ -9,7 +9,7 @@ from fake_dqr import PROJECT, FakeSeries, study
 from import_helpers import KEY, accession_csv, plan_args, write_csv
 
 from compliance.cli import main
-from compliance.importer.labels import PseudonymKey
+from compliance.importer.labels import PseudonymKey, session_pseudonym
 from compliance.importer.planfile import load_plan
 
 QUERY = "POST /xapi/dqr/query/studies"
@@ -80,7 +80,8 @@ def test_labels_come_from_the_csv_or_are_keyed_pseudonyms(fake_dqr, key_file, tm
     key = PseudonymKey(KEY.encode(), "test")
     assert (rows[2].subject, rows[2].session, rows[2].label_source) == ("S01", "S01_CT1", "csv")
     assert rows[3].subject == key.subject(PROJECT, "PID00002")
-    assert rows[3].session == key.session(PROJECT, study(2).uid)
+    assert rows[3].session == session_pseudonym(key, PROJECT, accession_number="ACC00002")
+    assert rows[3].session == key.session_from_accession(PROJECT, "ACC00002"), "keyed on the accession"
     assert rows[3].label_source == "pseudonym"
     assert rows[3].relabel == {"Subject": rows[3].subject, "Session": rows[3].session}
     assert load_plan(tmp_path / "job" / "plan.json").key_id == key.key_id
