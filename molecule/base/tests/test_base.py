@@ -2,7 +2,9 @@
 
 import pytest
 
-SSH_DROPIN = "/etc/ssh/sshd_config.d/50-xnat-enclave.conf"
+SSH_DROPIN = "/etc/ssh/sshd_config.d/00-xnat-enclave.conf"
+CLOUD_INIT_DROPIN = "/etc/ssh/sshd_config.d/50-cloud-init.conf"  # planted by prepare.yml
+OLD_DROPIN = "/etc/ssh/sshd_config.d/50-xnat-enclave.conf"
 
 
 def test_timezone_is_london(host):
@@ -64,23 +66,54 @@ def test_audit_rules_installed_and_auditd_enabled(host):
     assert "max_log_file_action = ROTATE" in host.file("/etc/audit/auditd.conf").content_string
 
 
-def test_sshd_effective_configuration_is_hardened(host):
+def test_cloud_init_dropin_says_the_opposite(host):
+    # Planted by prepare.yml; without it the next test would prove nothing.
+    planted = host.file(CLOUD_INIT_DROPIN)
+    assert planted.exists
+    assert "PasswordAuthentication yes" in planted.content_string
+    assert not host.file(OLD_DROPIN).exists, "the earlier releases' drop-in is removed"
+    dropins = host.run("ls /etc/ssh/sshd_config.d").stdout.split()
+    assert dropins[0] == "00-xnat-enclave.conf", dropins
     assert host.file(SSH_DROPIN).mode == 0o600
-    effective = host.run("sshd -T").stdout.lower()
+
+
+def test_sshd_effective_configuration_is_hardened(host):
+    # What sshd uses, having read sshd_config, the role's drop-in and the planted cloud-init one.
+    effective = host.run("sshd -T")
+    assert effective.rc == 0, effective.stderr
+    lines = set(effective.stdout.lower().splitlines())
     expected = {
         "permitrootlogin no",
         "passwordauthentication no",
         "kbdinteractiveauthentication no",
+        "permitemptypasswords no",
+        "pubkeyauthentication yes",
         "x11forwarding no",
         "allowtcpforwarding no",
+        "allowagentforwarding no",
         "maxauthtries 3",
-        "port 2222",
+        "logingracetime 30",
+        "clientaliveinterval 300",
+        "clientalivecountmax 2",
+        "loglevel verbose",
     }
-    lines = set(effective.splitlines())
     assert expected <= lines, expected - lines
+    # Port and ListenAddress add up across files: only the role's own.
+    assert {line for line in lines if line.startswith("port ")} == {"port 2222"}
+    assert {line for line in lines if line.startswith("listenaddress ")} == {"listenaddress 127.0.0.1:2222"}
     ciphers = next(line for line in lines if line.startswith("ciphers "))
     assert "cbc" not in ciphers
     assert "3des" not in ciphers
+
+
+def test_sshd_offers_public_keys_only(host):
+    # The running server's answer: password and keyboard-interactive are not offered at all.
+    attempt = host.run(
+        "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -p 2222 "
+        "nobody@127.0.0.1 true"
+    )
+    assert attempt.rc != 0
+    assert "Permission denied (publickey)." in attempt.stderr, attempt.stderr
 
 
 def test_sshd_runs_on_configured_port_only(host):

@@ -11,6 +11,8 @@ import shlex
 
 import pytest
 
+from tests.roles import nftables  # the repository root is on sys.path (pyproject: pythonpath)
+
 DB_PASSWORD = "molecule-test-only-db-password"  # TEST-ONLY, from molecule.yml
 WAR_MARKER = "xnat-enclave stand-in XNAT web application"
 XNAT_HOME = "/data/xnat/home"
@@ -128,7 +130,7 @@ def test_prefs_init(host):
     ("path", "user", "mode"),
     [
         ("/etc/nginx/tls/server.key", "root", 0o600),
-        ("/etc/postgresql/15/main/pg_hba.conf", "postgres", 0o640),
+        ("/etc/postgresql/15/main/pg_hba.conf", "postgres", 0o600),
         ("/var/backups/postgresql", "postgres", 0o700),
         ("/data/xnat/archive", "tomcat", 0o750),
         ("/var/lib/tomcat/conf/server.xml", "root", 0o640),
@@ -192,6 +194,111 @@ def test_hsts_and_war_served_through_nginx(host, war_version):
     assert "nginx/" not in response["headers"].get("Server", "")
 
 
+CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "frame-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'self'; object-src 'none'"
+)
+
+
+def test_nginx_configuration_is_valid(host):
+    check = host.run("nginx -t")
+    assert check.rc == 0, check.stderr
+    # What nginx loaded, not the template: the limits sit in the http block, so they cover both servers.
+    effective = host.run("nginx -T").stdout
+    for directive in (
+        "client_max_body_size 20g;",
+        "limit_conn xnat_conn_per_ip 5;",
+        "limit_req zone=xnat_req_per_ip burst=10 delay=5;",
+        "limit_req_zone $binary_remote_addr zone=xnat_req_per_ip:10m rate=5r/s;",
+    ):
+        assert directive in effective, directive
+
+
+@pytest.mark.parametrize("path", ["/", "/no-such-page"])
+def test_security_headers_on_every_response(host, path):
+    response = fetch(host, f"https://127.0.0.1{path}")
+    assert response["status"] == (200 if path == "/" else 404)
+    headers = response["headers"]
+    assert headers["Content-Security-Policy"] == CSP
+    assert headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+# Sends one request on each of `count` TLS connections opened from source address `source` (its own limit
+# key), all at once, and prints each connection's status code, or null when none came within `wait` seconds.
+# Only the status line is read: the rest of a response stays unread while the script runs.
+BURST = """
+import json, socket, ssl, sys, threading
+count, source, method, path, length, wait = sys.argv[1:7]
+count, wait = int(count), float(wait)
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+connections = [
+    context.wrap_socket(socket.create_connection(("127.0.0.1", 443), source_address=(source, 0)),
+                        server_hostname="localhost")
+    for _ in range(count)
+]
+request = f"{method} {path} HTTP/1.1\\r\\nHost: localhost\\r\\nContent-Length: {length}\\r\\n\\r\\n".encode()
+statuses = [None] * count
+def read(number):
+    try:
+        statuses[number] = int(connections[number].recv(64).split()[1])
+    except (OSError, IndexError, ValueError):
+        pass
+for connection in connections:
+    connection.sendall(request)
+readers = [threading.Thread(target=read, args=(number,), daemon=True) for number in range(count)]
+for reader in readers:
+    reader.start()
+for reader in readers:
+    reader.join(timeout=wait)
+print(json.dumps(statuses))
+"""
+
+
+def burst(host, count, source, *, method="GET", path="/", length=0, wait=5):
+    arguments = " ".join(shlex.quote(str(value)) for value in (count, source, method, path, length, wait))
+    result = host.run(f"python3 -c {shlex.quote(BURST)} {arguments}")
+    assert result.rc == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def large_download(host):
+    """A 64 MB file in the deployed webapp: while its client reads nothing, the download stays in progress."""
+    path = "/var/lib/tomcat/webapps/ROOT/limit-probe.bin"
+    assert host.run(f"head -c 67108864 /dev/zero > {path} && chmod 0644 {path}").rc == 0
+    yield "/limit-probe.bin"
+    host.run(f"rm -f {path}")
+
+
+def test_upload_larger_than_the_limit_is_refused(host):
+    # 20g + 1 byte, declared: nginx refuses it on the header, before any body is sent.
+    assert burst(host, 1, "127.0.0.4", method="POST", length=20 * 1024**3 + 1) == [413]
+
+
+def test_requests_in_progress_per_client_are_limited(host, large_download):
+    # Eight downloads at once from one address, none read: five proceed (nginx_limit_conn_per_ip 5) and
+    # three are refused. The burst (10) is not reached, so the refusals are limit_conn's.
+    statuses = burst(host, 8, "127.0.0.2", path=large_download)
+    assert sorted(statuses, key=str) == [200] * 5 + [429] * 3, statuses
+    assert (
+        'limiting connections by zone "xnat_conn_per_ip"'
+        in host.file("/var/log/nginx/error.log").content_string
+    )
+
+
+def test_request_rate_per_client_is_limited(host):
+    # Thirty requests at once from one address: rate 5/s with a burst of 10, so about nineteen are refused.
+    statuses = burst(host, 30, "127.0.0.3")
+    assert statuses.count(429) >= 15, statuses
+    assert statuses.count(200) >= 5, statuses
+    assert set(statuses) <= {200, 429}, statuses
+    assert 'by zone "xnat_req_per_ip"' in host.file("/var/log/nginx/error.log").content_string
+
+
 def test_exploded_webapp_is_the_deployed_war(host, war_version):
     # After an upgrade the old exploded ROOT must have been cleared and the new WAR unpacked.
     assert host.file("/var/lib/tomcat/webapps/ROOT/WEB-INF/web.xml").exists
@@ -213,6 +320,22 @@ def test_pg_hba_only_scram_for_tcp(host):
     assert all(fields[1] == "xnat" and fields[2] == "xnat" for fields in host_rules)
     assert not any("trust" in fields or "md5" in fields for fields in lines)
     assert ["local", "all", "postgres", "peer"] in lines
+
+
+def test_pg_hba_rules_postgresql_loaded(host):
+    # The rules the server parsed from pg_hba.conf (pg_hba_file_rules), not the file's text.
+    rules = host.run(
+        "runuser -u postgres -- psql -tA -F ' ' -c \"select type, array_to_string(database, ','), "
+        "array_to_string(user_name, ','), coalesce(address, '-'), auth_method, coalesce(error, 'ok') "
+        'from pg_hba_file_rules order by line_number"'
+    )
+    assert rules.rc == 0, rules.stderr
+    assert rules.stdout.splitlines() == [
+        "local all postgres - peer ok",
+        "local xnat xnat - scram-sha-256 ok",
+        "host xnat xnat 127.0.0.1 scram-sha-256 ok",
+        "host xnat xnat ::1 scram-sha-256 ok",
+    ]
 
 
 def test_scram_login_works_and_wrong_password_fails(host):
@@ -282,9 +405,33 @@ def test_docker_configured_without_tcp_socket(host):
     config = json.loads(host.file("/etc/docker/daemon.json").content_string)
     assert not any(h.startswith("tcp://") for h in config.get("hosts", []))
     assert config["log-driver"] == "json-file"
+    # CIS Docker Benchmark 2.2, 2.3, 2.14-2.16, 5.13: what dockerd reads from daemon.json when it starts.
+    assert config["icc"] is False
+    assert config["ip"] == "127.0.0.1"
+    assert config["log-level"] == "info"
+    assert config["no-new-privileges"] is True
+    assert config["live-restore"] is True
+    assert config["userland-proxy"] is False
     assert not host.file("/etc/systemd/system/docker.service.d/xnat-enclave.conf").exists
     assert host.service("docker").is_enabled
     assert "docker" in host.user("tomcat").groups
+
+
+def test_docker_files_are_audited(host):
+    # CIS Docker Benchmark 1.1.x: auditd watches the engine, its configuration and its units (here only
+    # written: auditd cannot run in a container), each a real file of the installed engine.
+    rules = host.file("/etc/audit/rules.d/60-xnat-enclave-docker.rules")
+    assert rules.mode == 0o640
+    watched = [line.split()[1] for line in rules.content_string.splitlines() if line.startswith("-w ")]
+    for path in (
+        "/usr/sbin/dockerd",
+        "/etc/docker",
+        "/etc/docker/daemon.json",
+        "/usr/lib/systemd/system/docker.service",
+    ):
+        assert path in watched, watched
+    for path in watched:
+        assert host.file(path).exists and not host.file(path).is_symlink, path
 
 
 # --- firewall: no NET_ADMIN on the host's namespace here, so the rules are loaded into a
@@ -297,6 +444,27 @@ def test_firewall_rules_load_in_a_private_namespace(host):
     result = host.run(f"unshare -rn sh -c 'nft -f {RULES} && nft list table inet xnat_enclave'")
     assert result.rc == 0, result.stderr
     assert "policy drop" in result.stdout
+
+
+def test_firewall_rules_admit_only_the_listed_sources(host):
+    # What the kernel holds once it has parsed the file: no accept rule without a source and a port, and
+    # each port only from its own sources, whatever the receivers' AE titles (two are hostile).
+    assert host.run(nftables.check_only(RULES)).rc == 0
+    listing = host.run(nftables.load_and_list(RULES))
+    assert listing.rc == 0, listing.stderr
+    ruleset = nftables.parse(listing.stdout)
+    assert ruleset.policy == "drop"
+    assert ruleset.unrestricted == []
+    networks = nftables.networks
+    assert ruleset.sources_of(8104) == networks("192.0.2.10/32", "192.0.2.11/32")
+    assert ruleset.sources_of(8105) == networks("192.0.2.12/32")
+    assert ruleset.sources_of(8106) == networks("2001:db8:a::12/128")
+    assert ruleset.sources_of(443) == networks("192.0.2.0/24", "2001:db8:a::/48")
+    assert ruleset.sources_of(22) == networks("192.0.2.5/32")
+    assert ruleset.sources_of(5432) == ruleset.sources_of(8080) == set()
+    # Each hostile AE title stayed inside its own comment, as its sanitised label.
+    assert "DICOM receiver __accept_ from its PACS/modalities" in ruleset.comments
+    assert "DICOM receiver X___ accept ___ from its PACS/modalities" in ruleset.comments
 
 
 def test_firewall_rules_content(host):
