@@ -28,6 +28,7 @@ COMMAND_GROUPS: tuple[tuple[str, str], ...] = (
     ("deid", "compliance.deid.cli"),
     ("import", "compliance.importer.cli"),
     ("fetch", "compliance.fetch.cli"),
+    ("project", "compliance.projects.cli"),
 )
 # Arguments that name what a command reads, in the order a crash message lists them.
 INPUT_ARGUMENTS = ("xnat", "access_list", "script", "anon_script", "paths", "files")

@@ -66,6 +66,7 @@ class ApprovedProject:
     name: str = ""
     description: str = ""
     accessibility: str = "private"
+    closed: bool = False  # marked `closed: true` in the access list
 
     def grant_for(self, user: str) -> Grant | None:
         return next((grant for grant in self.grants if grant.user == user), None)
@@ -74,12 +75,16 @@ class ApprovedProject:
         """The project runs up to and including its end date."""
         return day > self.end_date
 
+    def is_closed(self, day: date) -> bool:
+        """Marked closed in the access list, or past its end date: its data may be deleted."""
+        return self.closed or self.has_ended(day)
+
     def approved_on(self, day: date) -> dict[str, list[str]]:
         """Who is approved on ``day``, by role list (``owners``, ``members``, ``collaborators``): the
         grants that have not expired, and nobody once the project has ended. Configure applies exactly
         this to XNAT; the review judges XNAT against the same rules."""
         approved: dict[str, list[str]] = {role: [] for role in ROLES}
-        if self.has_ended(day):
+        if self.is_closed(day):
             return approved
         for grant in self.grants:
             if not grant.expired_on(day):
@@ -270,6 +275,7 @@ def _build(data: dict[str, Any], source: str) -> AccessList:
             name=entry.get("name", project_id),
             description=entry.get("description", ""),
             accessibility=entry.get("accessibility", "private"),
+            closed=bool(entry.get("closed", False)),
         )
     return AccessList(
         source=source,

@@ -1,0 +1,1 @@
+"""Project end of life: `enclave project close` deletes a closed project's data, keeps a deletion record."""
