@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from compliance.access.accesslist import AccessList
+from compliance.access.accesslist import AccessList, ApprovedProject
 from compliance.access.xnat_reader import XnatSnapshot, XnatUser
 
 SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
@@ -70,15 +70,16 @@ def _project_findings(access: AccessList, snapshot: XnatSnapshot, today: date) -
                     "add it with its approval reference or delete it",
                 )
             )
-        elif approved.has_ended(today):
+        elif approved.is_closed(today) and (project.sessions or project.members):
+            why = _closure(approved)
             findings.append(
                 Finding(
-                    "medium",
+                    "critical",
                     "project-past-end-date",
                     project_id,
                     "",
-                    f"project ended on {approved.end_date.isoformat()} (approval {approved.approval}); "
-                    "its data is due for deletion",
+                    f"project {why} (approval {approved.approval}) but XNAT still holds {project.sessions} "
+                    f"sessions and {len(project.members)} members; close it with 'enclave project close'",
                 )
             )
         findings.extend(_membership_findings(access, snapshot, project_id, today))
@@ -94,6 +95,10 @@ def _project_findings(access: AccessList, snapshot: XnatSnapshot, today: date) -
             )
         )
     return findings
+
+
+def _closure(approved: ApprovedProject) -> str:
+    return "is marked closed" if approved.closed else f"ended on {approved.end_date.isoformat()}"
 
 
 def _membership_findings(
@@ -115,14 +120,14 @@ def _membership_findings(
                 )
             )
         grant = approved.grant_for(user) if approved else None
-        if approved is not None and approved.has_ended(today):
+        if approved is not None and approved.is_closed(today):
             findings.append(
                 Finding(
                     "high",
                     "member-after-project-end",
                     project_id,
                     user,
-                    f"holds the {role} role although the project ended on {approved.end_date.isoformat()}",
+                    f"holds the {role} role although the project {_closure(approved)}",
                 )
             )
         elif grant is None:

@@ -48,6 +48,7 @@ class XnatProject:
     name: str
     accessibility: str
     members: dict[str, str]  # username -> owner | member | collaborator (or the raw group id)
+    sessions: int = 0  # image sessions archived in the project (a closed project must have none)
 
 
 @dataclass
@@ -128,11 +129,20 @@ class XnatReader:
     def _read_projects(self) -> dict[str, XnatProject]:
         names = {row["ID"]: row.get("name") or row["ID"] for row in self._reads.result_set(routes.PROJECTS)}
 
+        # One read of the site experiments listing counts every project's sessions (the project listing
+        # hides non-secure data types such as DX, FLIP#612).
+        sessions = Counter(
+            str(row.get("project") or "")
+            for row in self._reads.result_set(routes.EXPERIMENTS, {"columns": "ID,project"})
+        )
+
         def read_one(project_id: str) -> XnatProject:
             rows = self._reads.result_set(routes.PROJECT_USERS_WITH_DISABLED, project=project_id)
             accessibility = self._reads.text(routes.PROJECT_ACCESSIBILITY, project=project_id) or ""
             members = {row["login"]: routes.project_role(row["GROUP_ID"], project_id) for row in rows}
-            return XnatProject(project_id, names[project_id], accessibility.strip().lower(), members)
+            return XnatProject(
+                project_id, names[project_id], accessibility.strip().lower(), members, sessions[project_id]
+            )
 
         return self._parallel(read_one, names)
 

@@ -98,6 +98,7 @@ def test_review_only_reads_and_counts_its_calls(xnat_double, audit_env, access_l
     run_review(xnat_double.url, access_list, tmp_path / "out")
     calls = json.loads(capsys.readouterr().out)["summary"]["rest_calls"]
     assert calls["by_route"] == {
+        "GET /data/experiments": 1,
         "GET /data/projects": 1,
         "GET /data/projects/{project}/accessibility": 6,
         "GET /data/projects/{project}/users/true": 6,
@@ -105,10 +106,11 @@ def test_review_only_reads_and_counts_its_calls(xnat_double, audit_env, access_l
         "GET /xapi/users/rolemap": 1,
         "GET /xapi/users/{username}/groups": 18,
     }
-    assert calls["total"] == 33
+    assert calls["total"] == 34
     logged = xnat_double.requests()
     # The double saw the counted calls plus xnatpy's login/logout; the only "writes" are the session ones.
-    assert sum(1 for entry in logged if entry["path"].startswith(("/xapi/users", "/data/projects"))) == 33
+    counted = ("/xapi/users", "/data/projects", "/data/experiments")
+    assert sum(1 for entry in logged if entry["path"].startswith(counted)) == 34
     assert {(entry["method"], entry["path"]) for entry in xnat_double.writes()} <= {
         ("PUT", "/data/services/auth"),
         ("POST", "/data/services/auth"),
@@ -201,8 +203,8 @@ def test_rest_calls_grow_with_users_plus_projects(xnat_double, audit_env, tmp_pa
         access.write_text(scaled_access_list(seed))
         run_review(xnat_double.url, access, tmp_path / f"out{size}")
         totals[size] = json.loads(capsys.readouterr().out)["summary"]["rest_calls"]["total"]
-    # users = size + admin + guest + svc_audit; per user one groups call, per project two calls, 3 fixed.
-    assert totals[10] == 3 + (10 + 3) + 2 * 10
+    # users = size + admin + guest + svc_audit; per user one groups call, per project two calls, 4 fixed.
+    assert totals[10] == 4 + (10 + 3) + 2 * 10  # 4 site-wide reads: profiles, rolemap, projects, experiments
     assert totals[20] - totals[10] == 10 + 2 * 10  # linear: +1 per user, +2 per project, not users x projects
 
 

@@ -94,7 +94,7 @@ def test_summary_is_mailed_with_the_html_report(xnat_double, audit_env, smtp_sin
     [raw] = smtp_sink.messages
     message = message_from_bytes(raw)
     assert message["To"] == "ig@trust.nhs.uk, pacs@trust.nhs.uk"
-    assert message["Subject"].startswith(f"[trust-test] XNAT access review: {total} findings (3 critical")
+    assert message["Subject"].startswith(f"[trust-test] XNAT access review: {total} findings (4 critical")
     parts = {part.get_content_type(): part for part in message.walk()}
     assert "Access review of" in parts["text/plain"].get_payload(decode=True).decode()
     assert parts["text/html"].get_filename() == "access-review.html"

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 from access_review_seeds import ACCESS_LIST, SEED
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
@@ -283,3 +284,29 @@ def test_accounts_created_minutes_ago_in_xnat_are_not_dormant(xnat_double):
     assert datetime.now(tz=UTC) - state.users["bob"].last_modified < timedelta(minutes=5)
     dormant = {f.user for f in review(ACCESS, state, datetime.now(tz=UTC)) if f.code == "dormant-account"}
     assert dormant == set()
+
+
+def test_an_ended_project_that_still_holds_data_is_critical_and_an_emptied_one_is_clean():
+    after_the_end = at("2027-04-01T00:30:00")  # CARDIO01 ends 2027-03-31
+    holding = XnatSnapshot(
+        "http://xnat", {}, {"CARDIO01": XnatProject("CARDIO01", "Cardio", "private", {}, sessions=3)}
+    )
+    [finding] = [f for f in review(ACCESS, holding, after_the_end) if f.code == "project-past-end-date"]
+    assert finding.severity == "critical"
+    assert "still holds 3 sessions and 0 members" in finding.message
+    assert "enclave project close" in finding.message
+    emptied = XnatSnapshot("http://xnat", {}, {"CARDIO01": XnatProject("CARDIO01", "Cardio", "private", {})})
+    assert not [f for f in review(ACCESS, emptied, after_the_end) if f.project == "CARDIO01" and not f.user]
+
+
+def test_a_project_marked_closed_before_its_end_date_is_closed():
+    document = yaml.safe_load(ACCESS_LIST)
+    document["projects"]["CARDIO01"]["closed"] = True
+    closed_list = yaml.safe_dump(document)
+    access = parse_access_list(closed_list, "trust_test.yml")
+    bob = XnatUser("bob", enabled=True, verified=True, last_login=at("2026-11-01T09:00:00"))
+    state = project_snapshot("CARDIO01", {"bob": "owner"}, [bob])
+    found = {f.code: f for f in review(access, state, at("2026-11-20T12:00:00")) if f.project == "CARDIO01"}
+    assert found["project-past-end-date"].severity == "critical"
+    assert "is marked closed" in found["project-past-end-date"].message
+    assert "is marked closed" in found["member-after-project-end"].message
