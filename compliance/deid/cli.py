@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from compliance.deid.scanner import Scanner
 
 PROGRAM = "enclave deid scan"
+PIXEL_TEXT_HEADING = "Burnt-in text in pixel data (OCR, one row per text line; text redacted)"
 KIND_HEADINGS = {
     "phi": "Residual PHI: identifying values still present (one row per attribute)",
     "review": "Review items: not PHI findings, but a person should look at them (one row per attribute)",
@@ -92,7 +93,29 @@ def register(parser: argparse.ArgumentParser) -> None:
     scan.add_argument(
         "--session", help="XNAT session variable for --script (default: the synthetic accession number)"
     )
-    scan.add_argument("--pixels", action="store_true", help="files: also decode and check pixel data")
+    scan.add_argument(
+        "--pixels",
+        action="store_true",
+        help=(
+            "files: also decode and check pixel data for burnt-in text (deid's recipes, tesseract OCR of "
+            "sampled frames: bounding boxes, header identifiers matched, redacted)"
+        ),
+    )
+    scan.add_argument(
+        "--recipe",
+        type=Path,
+        metavar="FILE",
+        help="--pixels: a trust's deid recipe, evaluated after deid's shipped one",
+    )
+    scan.add_argument(
+        "--max-frames",
+        type=_jobs_like("--max-frames", "a number of frames"),
+        metavar="N",
+        help="--pixels: frames OCR reads per file (first, middle, last; default 3)",
+    )
+    scan.add_argument(
+        "--no-ocr", action="store_true", help="--pixels: recipes and heuristics only, no OCR (no tesseract)"
+    )
     scan.add_argument(
         "--anon-script",
         type=Path,
@@ -164,12 +187,14 @@ def _source_problem(args: argparse.Namespace) -> str:
         return "--since and --sample select what to read from XNAT: use them with --xnat"
     if args.xnat and not args.project:
         return "--xnat needs --project: the XNAT project whose archive to scan"
+    if not args.pixels and (args.recipe or args.max_frames or args.no_ocr):
+        return "--recipe, --max-frames and --no-ocr say how to check pixel data: use them with --pixels"
     return ""
 
 
 def _scanner(args: argparse.Namespace) -> Scanner | ExitCode:
     from compliance.deid.parallel import available_cores  # noqa: PLC0415 - pydicom loads on use
-    from compliance.deid.scanner import Scanner  # noqa: PLC0415
+    from compliance.deid.scanner import PixelSettings, Scanner  # noqa: PLC0415
 
     known = {}
     if args.anon_script:
@@ -181,7 +206,22 @@ def _scanner(args: argparse.Namespace) -> Scanner | ExitCode:
         except ScriptError as error:
             return report_error(PROGRAM, error)
     jobs = args.jobs or available_cores()
-    return Scanner(args.options, args.pixels, known, jobs, args.fail_on_review)
+    pixel = PixelSettings(
+        recipe_file=str(args.recipe) if args.recipe else None,
+        ocr=not args.no_ocr,
+        max_frames=args.max_frames or PixelSettings.max_frames,
+    )
+    scanner = Scanner(args.options, args.pixels, known, jobs, args.fail_on_review, pixel=pixel)
+    if args.pixels:
+        from compliance.pixels.ocr import OcrUnavailableError  # noqa: PLC0415
+        from compliance.pixels.recipes import RecipeError  # noqa: PLC0415
+
+        try:
+            scanner.prepare()  # the recipe and tesseract, before the first file (or XNAT request)
+        except (RecipeError, OcrUnavailableError) as error:
+            hint = "" if isinstance(error, RecipeError) else " (or scan with --no-ocr)"
+            return report_error(PROGRAM, f"{error}{hint}")
+    return scanner
 
 
 def _scan_xnat(scanner: Scanner, args: argparse.Namespace) -> ExitCode:
@@ -241,6 +281,7 @@ def scan_html(report: ScanReport) -> str:
         summary=report.summary,
         rows={kind: report.attribute_rows(kind) for kind in KIND_HEADINGS},
         headings=KIND_HEADINGS,
+        pixel_text_heading=PIXEL_TEXT_HEADING,
         series_numbers={uid: summary.number for uid, summary in report.series.items()},
         **report_metadata("Residual PHI scan of DICOM files", ", ".join(report.paths)),
     )
@@ -269,13 +310,15 @@ def scan_text(report: ScanReport, verbose: bool = False) -> str:
         f"{report.files} file(s), {report.files_with_findings} with findings, {summary['series']} series "
         f"({summary['series_with_findings']} with findings), {len(report.skipped)} skipped; values "
         f"recognised as set on purpose: {recognised or 'none'}; pixels "
-        f"{'checked' if report.pixels else 'not checked (headers only)'}; {report.jobs} process(es)",
+        f"{report.pixel_description}; {report.jobs} process(es)",
         "",
     ]
     for kind, heading in KIND_HEADINGS.items():
         rows = report.attribute_rows(kind)
         if rows:
             lines += [heading, *_attribute_table(rows, report), ""]
+    if report.pixel_text:
+        lines += [PIXEL_TEXT_HEADING, *_pixel_text_table(report), ""]
     if report.series:
         lines.append("Series")
         table = (
@@ -310,6 +353,21 @@ def _attribute_table(rows: list[AttributeRow], report: ScanReport) -> list[str]:
         for row in rows
     )
     headers = ["severity", "tag", "attribute", "code", "files", "series #", "examples (redacted)"]
+    return ["  " + line for line in text_table(headers, table)]
+
+
+def _pixel_text_table(report: ScanReport) -> list[str]:
+    table = (
+        [
+            line["file"],
+            str(line["frame"]),
+            ",".join(map(str, line["box"])),
+            ", ".join(line["identifiers"]) or "no",
+            line["text"],
+        ]
+        for line in report.pixel_text
+    )
+    headers = ["file", "frame", "box x0,y0,x1,y1", "matches header", "text (redacted)"]
     return ["  " + line for line in text_table(headers, table)]
 
 

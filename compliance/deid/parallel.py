@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 Entry = str | FileResult  # a path to scan, or a file already set aside
 PARALLEL_MIN_FILES = 32  # below this, starting processes costs more than it saves
+PARALLEL_MIN_FILES_PIXELS = 4  # decoding and OCR take far longer per file than reading a header
 MAX_CHUNK = 256
 
 _worker_scanner: Scanner | None = None
@@ -103,7 +104,8 @@ def _set_aside(path: str, reason: str, kind: str) -> FileResult:
 def scan_all(scanner: Scanner, entries: Sequence[Entry], jobs: int) -> Iterator[FileResult]:
     """Every entry's result in order; files scanned by ``jobs`` processes when there are enough."""
     paths = [entry for entry in entries if isinstance(entry, str)]
-    if jobs <= 1 or len(paths) < PARALLEL_MIN_FILES:
+    minimum = PARALLEL_MIN_FILES_PIXELS if scanner.pixels else PARALLEL_MIN_FILES
+    if jobs <= 1 or len(paths) < minimum:
         for entry in entries:
             yield entry if isinstance(entry, FileResult) else scanner.scan_file(entry)
         return
@@ -146,10 +148,12 @@ def _executor(settings: ScanSettings, jobs: int) -> ProcessPoolExecutor:
 
 
 def _start_worker(settings: ScanSettings) -> None:
-    from compliance.deid.scanner import Scanner  # noqa: PLC0415
+    from compliance.deid.scanner import Scanner, pixel_recipe  # noqa: PLC0415
 
     global _worker_scanner  # noqa: PLW0603 - one scanner per worker process, built once
     _worker_scanner = Scanner.from_settings(settings)
+    if settings.pixels and settings.pixel is not None:
+        pixel_recipe(settings.pixel.recipe_file)  # once per worker (inherited from the parent on fork)
 
 
 def _scan_in_worker(path: str) -> FileResult:

@@ -1,17 +1,31 @@
-"""Pixel checks for ``enclave deid scan --pixels`` (heuristics: they point a reviewer at images).
+"""Pixel checks for ``enclave deid scan --pixels``.
+
+Heuristics on the first frame (they point a reviewer at images):
 
 * overlay planes embedded in unused high bits of Pixel Data (60xx,0102 Overlay Bit Position >= Bits
   Stored) that still hold set bits;
 * bright, sparse, high-contrast bands along the top or bottom edge — how burnt-in demographics look
   on ultrasound, secondary capture and dose screens.
+
+And the burnt-in text detectors of ``compliance.pixels.detect`` (:func:`burnt_in`): pydicom deid's
+filter recipes (and a trust recipe), and tesseract OCR of sampled, downscaled frames, each text line
+reported with its frame, bounding box and the header identifiers it matches, redacted. The header-only
+reasons (Burned In Annotation, known carriers) are the scanner's own header findings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydicom.dataset import Dataset
+
+from compliance.deid.report import PHI, REVIEW, PixelText
+
+if TYPE_CHECKING:
+    from compliance.deid.report import Finding
+    from compliance.pixels.recipes import Recipes
 
 # Decoding more than this is refused: a small compressed file may declare a huge image.
 MAX_DECODED_BYTES = 2 * 1024**3
@@ -37,11 +51,10 @@ def check_pixels(ds: Dataset) -> Iterator[PixelFinding]:
         )
         return
     try:
-        array = np.asarray(ds.pixel_array)
+        frame = _first_frame(ds)
     except Exception as error:  # any decoder failure is reported, not fatal
         yield "(7FE0,0010)", "info", "pixels-not-decoded", f"pixel data could not be decoded: {error}"
         return
-    frame = _first_frame(ds, array)
     yield from _embedded_overlays(ds, frame)
     band = _text_band(frame)
     if band:
@@ -70,9 +83,18 @@ def decoded_size(ds: Dataset) -> int:
     return size
 
 
-def _first_frame(ds: Dataset, array: np.ndarray) -> np.ndarray:
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    frame = array[0] if frames > 1 else array
+def _first_frame(ds: Dataset) -> np.ndarray:
+    """The first frame only (a cine's other frames are not decoded here), brightness for colour."""
+    try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        frames = 1
+    if frames > 1:
+        from pydicom.pixels import pixel_array  # noqa: PLC0415
+
+        frame = np.asarray(pixel_array(ds, index=0))
+    else:
+        frame = np.asarray(ds.pixel_array)
     if frame.ndim == 3:  # colour: brightness is the maximum channel
         frame = frame.max(axis=-1)
     return frame
@@ -109,3 +131,99 @@ def _text_band(frame: np.ndarray) -> str:
         if BRIGHT_MIN <= fraction <= BRIGHT_MAX and edges >= EDGE_DENSITY:
             return name
     return ""
+
+
+PIXEL_TAG = "(7FE0,0010)"
+BURNED_IN_TAG = "(0028,0301)"
+# Reasons compliance.pixels.detect finds in the header alone: the scanner's header checks report them
+# (burned-in-annotation, burnt-in-risk), so the pixel stage does not repeat them.
+HEADER_CODES = frozenset({"burned-in-annotation", "known-carrier"})
+MAX_EXAMPLE = 160
+IDENTIFIER_MESSAGE = (
+    "text read in the pixel data (OCR) matches a header identifier or is an NHS number: clean the pixels "
+    "(enclave anon clean-pixels) or exclude the image"
+)
+TEXT_MESSAGE = "text read in the pixel data (OCR) matches no header identifier: review the image"
+REGION_MESSAGE = (
+    "a deid recipe rule for this device or series names regions of burnt-in text: clean them "
+    "(enclave anon clean-pixels) or review the image"
+)
+FLAG_MESSAGE = "a deid recipe rule flags this device or series for burnt-in text: review the image"
+
+
+def burnt_in(
+    ds: Dataset,
+    recipe: Recipes,
+    *,
+    use_ocr: bool,
+    max_frames: int,
+    max_side: int,
+    timeout: float,
+    burned_in_no: bool = False,
+) -> tuple[list[Finding], tuple[PixelText, ...]]:
+    """The scan's findings and OCR text lines from ``compliance.pixels.detect.detect_burnt_in``.
+
+    Messages are the same for every file (the report groups findings by attribute and code); what
+    differs - frame, box, matched identifiers, recipe regions, the text redacted - is the example.
+    ``burned_in_no``: the header says Burned In Annotation NO, which identifying text contradicts.
+    """
+    from compliance.pixels import detect  # noqa: PLC0415 - deid and tesseract only when asked for
+    from compliance.pixels.ocr import OcrUnavailableError  # noqa: PLC0415
+
+    try:
+        found = detect.detect_burnt_in(
+            ds, recipe=recipe, use_ocr=use_ocr, max_frames=max_frames, max_side=max_side, timeout=timeout
+        )
+    except OcrUnavailableError as error:  # e.g. tesseract timed out on this image: the rest stands
+        found = detect.detect_burnt_in(ds, recipe=recipe, use_ocr=False)
+        found.append(detect.Finding("ocr-failed", "info", f"OCR did not complete: {error}"))
+    findings: list[Finding] = []
+    lines: list[PixelText] = []
+    for item in found:
+        if item.code in HEADER_CODES:
+            continue
+        if item.code in {"ocr-identifier", "ocr-text"} and item.box is not None:
+            line = PixelText(
+                "burnt-in-identifier" if item.code == "ocr-identifier" else "burnt-in-text",
+                item.frame or 0,
+                item.box,
+                item.identifiers,
+                item.text,
+            )
+            lines.append(line)
+            findings.append(_line_finding(line, item.message))
+        elif item.code == "recipe-region":
+            regions = " ".join(",".join(map(str, box)) for box in item.boxes) or "the whole image"
+            example = _short(f"regions {regions}; {item.message.partition(': burnt-in text')[0]}")
+            findings.append((PIXEL_TAG, "warning", "recipe-region", REGION_MESSAGE, REVIEW, example))
+        elif item.code == "recipe-flag":
+            example = _short(item.message)
+            findings.append((PIXEL_TAG, "warning", "recipe-flag", FLAG_MESSAGE, REVIEW, example))
+        else:  # pixels-not-decoded, ocr-failed
+            findings.append((item.tag, item.severity, item.code, item.message, REVIEW, ""))
+    if burned_in_no and any(line.identifiers for line in lines):
+        findings.append(
+            (
+                BURNED_IN_TAG,
+                "warning",
+                "burned-in-annotation-contradicted",
+                "Burned In Annotation is NO but OCR reads identifying text in the pixels: the header's "
+                "claim is wrong",
+                REVIEW,
+                "",
+            )
+        )
+    return findings, tuple(lines)
+
+
+def _line_finding(line: PixelText, detail: str) -> Finding:
+    where = f"frame {line.frame}, box {','.join(map(str, line.box))}"
+    if line.identifiers:
+        matched = detail.partition(" matches the header's ")[2] or ", ".join(line.identifiers)
+        example = f"{where}: {line.text} (matches {matched})"
+        return (PIXEL_TAG, "error", line.code, IDENTIFIER_MESSAGE, PHI, _short(example))
+    return (PIXEL_TAG, "warning", line.code, TEXT_MESSAGE, REVIEW, _short(f"{where}: {line.text}"))
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_EXAMPLE else text[: MAX_EXAMPLE - 1] + "…"

@@ -50,6 +50,26 @@ class FileFinding(NamedTuple):
         return self._asdict()
 
 
+class PixelText(NamedTuple):
+    """One line of text OCR read in a file's pixels (``--pixels``): where, what it matches, redacted."""
+
+    code: str  # "burnt-in-identifier" (matches a header identifier or is an NHS number) or "burnt-in-text"
+    frame: int
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the frame's pixels (x1, y1 exclusive)
+    identifiers: tuple[str, ...] = ()  # header attributes it matches, e.g. ("PatientName", "PatientID")
+    text: str = ""  # each word redacted (first character and length)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "frame": self.frame,
+            "box": list(self.box),
+            "identifiers": list(self.identifiers),
+            "matches_header": bool(self.identifiers),
+            "text": self.text,
+        }
+
+
 class FileResult(NamedTuple):
     """One file's contribution to a report (small and picklable: workers send these back)."""
 
@@ -60,6 +80,7 @@ class FileResult(NamedTuple):
     recognised: tuple[tuple[str, int], ...] = ()  # (why a value was recognised as set on purpose, count)
     skipped: str = ""  # why the file was not scanned; empty when it was
     skip_kind: str = ""  # "not-dicom", "not-regular", "unreadable", "broken-link" or "missing"
+    pixel_text: tuple[PixelText, ...] = ()  # --pixels: the text lines OCR read, in frame order
 
 
 @dataclass
@@ -126,6 +147,8 @@ class ScanReport:
     recognised: Counter[str] = field(default_factory=Counter)
     kinds: Counter[str] = field(default_factory=Counter)
     source: dict[str, Any] | None = None  # where the files came from when not local (``--xnat``)
+    pixel_checks: str = ""  # what --pixels checked (recipes, OCR bounds); "" when pixels were not checked
+    pixel_text: list[dict[str, Any]] = field(default_factory=list)  # every OCR text line, in scan order
 
     def add(self, result: FileResult) -> None:
         """Merge one file's result (in scan order: the report is the same however many processes ran)."""
@@ -140,6 +163,8 @@ class ScanReport:
             summary = SeriesSummary(result.series, result.modality, number=len(self.series) + 1)
             self.series[result.series] = summary
         summary.files += 1
+        for line in result.pixel_text:
+            self.pixel_text.append({"file": result.file, "series": result.series, **line.to_json()})
         if result.findings:
             self.results.append(result)
             summary.files_with_findings += 1
@@ -239,6 +264,14 @@ class ScanReport:
             "review_attributes": sum(1 for row in rows if row.kind == REVIEW),
             "recognised_values": dict(sorted(self.recognised.items())),
             "pixels_checked": self.pixels,
+            "pixel_checks": self.pixel_description,
+            "pixel_text_lines": len(self.pixel_text),
+            "pixel_text_matching_header": sum(1 for line in self.pixel_text if line["identifiers"]),
+            "pixels_not_decoded": sum(
+                1
+                for result in self.results
+                if any(finding[CODE] == "pixels-not-decoded" for finding in result.findings)
+            ),
             "options": list(self.options),
             "jobs": self.jobs,
         }
@@ -253,8 +286,16 @@ class ScanReport:
             "attributes": [row.to_json() for row in self.attribute_rows()],
             "series": [summary.to_json() for summary in self.series.values()],
             "findings": [finding.to_json() for finding in self.findings],
+            "pixel_text": self.pixel_text,
             "skipped": self.skipped,
         }
+
+    @property
+    def pixel_description(self) -> str:
+        """What the report says about pixel data: "not checked (headers only)" only without --pixels."""
+        if not self.pixels:
+            return "not checked (headers only)"
+        return f"checked ({self.pixel_checks})" if self.pixel_checks else "checked"
 
 
 @cache

@@ -7,7 +7,11 @@ timeline, and only when they are not dummies; free-text values are matched as by
 identifier patterns; private blocks, Burned In Annotation, RSNA CTP-style burnt-in rules and overlays
 are review items. Values set on purpose are recognised (``compliance.deid.dummies``): the profile's
 dummies, the constants the anonymisation script writes, and the options the file declares it applied.
-Values are never reported verbatim. With ``pixels=True`` the pixel data is decoded and checked too.
+Values are never reported verbatim. With ``pixels=True`` the pixel data is decoded and checked too:
+heuristics on the first frame (``compliance.deid.pixels``) and the burnt-in text detectors of
+``compliance.pixels.detect`` - deid's filter recipes (plus a trust recipe, ``recipe_file``) and tesseract
+OCR of at most ``max_frames`` frames per file downscaled to ``max_side`` pixels, each text line with its
+bounding box and the header identifiers it matches, redacted. The recipe is loaded once per process.
 
 Every file is scanned on its own: a file that cannot be read (not regular, malformed, hostile) becomes
 a skipped entry and the scan goes on. ``jobs`` > 1 spreads files over processes
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -36,7 +40,7 @@ from compliance.deid.fastread import (
     read_header_elements,
 )
 from compliance.deid.patterns import PERSON_NAME, find_identifiers, redact
-from compliance.deid.report import PHI, REVIEW, FileResult, Finding, ScanReport
+from compliance.deid.report import PHI, REVIEW, FileResult, Finding, PixelText, ScanReport
 
 TEXT_VRS = frozenset({"LO", "LT", "ST", "UT", "SH", "UC", "PN"})
 SCANNED_VRS = TEXT_VRS | {"SQ"}
@@ -143,6 +147,41 @@ class ScanSettings:
     options: tuple[str, ...] = ()
     pixels: bool = False
     known_values: tuple[tuple[int, frozenset[bytes]], ...] = ()
+    pixel: PixelSettings | None = None
+
+
+@dataclass(frozen=True)
+class PixelSettings:
+    """How ``--pixels`` looks for burnt-in text; every bound on its work is here."""
+
+    recipe_file: str | None = None  # a trust's deid recipe, evaluated after deid's shipped one
+    ocr: bool = True
+    max_frames: int = 3  # frames OCR reads per file (first, middle, last)
+    max_side: int = 1024  # frames are downscaled to this longest side before OCR
+    timeout: float = 30.0  # seconds one tesseract call may take
+
+    def describe(self) -> str:
+        recipes = "deid.dicom" + (f" + {Path(self.recipe_file).name}" if self.recipe_file else "")
+        ocr = (
+            f"OCR of up to {self.max_frames} frame(s) per file at {self.max_side} px"
+            if self.ocr
+            else "no OCR"
+        )
+        return f"heuristics, deid recipe {recipes}, {ocr}"
+
+
+# Loaded recipes by file ("" for deid's shipped recipe alone): once per process. Forked workers inherit
+# what the parent loaded before they started; spawned ones load it once, when they start.
+_RECIPES: dict[str, object] = {}
+
+
+def pixel_recipe(recipe_file: str | None) -> object:
+    key = recipe_file or ""
+    if key not in _RECIPES:
+        from compliance.pixels.recipes import load_recipe  # noqa: PLC0415 - deid loads on use
+
+        _RECIPES[key] = load_recipe(Path(recipe_file) if recipe_file else None)
+    return _RECIPES[key]
 
 
 class Scanner:
@@ -155,9 +194,12 @@ class Scanner:
         known_values: KnownValues | None = None,
         jobs: int = 1,
         fail_on_review: bool = False,
+        *,
+        pixel: PixelSettings | None = None,
     ) -> None:
         self.options = tuple(options)
         self.pixels = pixels
+        self.pixel = pixel or PixelSettings()
         self.known_values: KnownValues = dict(known_values or {})
         self.jobs = max(1, jobs)
         self.fail_on_review = fail_on_review
@@ -166,22 +208,31 @@ class Scanner:
 
     @classmethod
     def from_settings(cls, settings: ScanSettings) -> Scanner:
-        return cls(settings.options, settings.pixels, dict(settings.known_values))
+        return cls(settings.options, settings.pixels, dict(settings.known_values), pixel=settings.pixel)
 
     @property
     def settings(self) -> ScanSettings:
-        return ScanSettings(self.options, self.pixels, tuple(sorted(self.known_values.items())))
+        return ScanSettings(self.options, self.pixels, tuple(sorted(self.known_values.items())), self.pixel)
+
+    def prepare(self) -> None:
+        """Before any file: load the recipe (``RecipeError``) and find tesseract (``OcrUnavailableError``)."""
+        if self.pixels:
+            pixel_recipe(self.pixel.recipe_file)
+            if self.pixel.ocr:
+                from compliance.pixels.ocr import tesseract_path  # noqa: PLC0415
+
+                tesseract_path()
+
+    def _report(self, paths: list[str]) -> ScanReport:
+        self.prepare()
+        report = ScanReport(paths, self.options, self.pixels, self.jobs, self.fail_on_review)
+        report.pixel_checks = self.pixel.describe() if self.pixels else ""
+        return report
 
     def scan(self, paths: Sequence[Path | str]) -> ScanReport:
         from compliance.deid.parallel import list_files, scan_all  # noqa: PLC0415 - avoids an import cycle
 
-        report = ScanReport(
-            [display_name(str(path)) for path in paths],
-            self.options,
-            self.pixels,
-            self.jobs,
-            self.fail_on_review,
-        )
+        report = self._report([display_name(str(path)) for path in paths])
         for result in scan_all(self, list_files(paths), self.jobs):
             report.add(result)
         return report
@@ -190,7 +241,7 @@ class Scanner:
         """Scan local copies, each reported under its own name (``(local path, name)``, e.g. an XNAT URL)."""
         from compliance.deid.parallel import scan_all  # noqa: PLC0415 - avoids an import cycle
 
-        report = ScanReport([label], self.options, self.pixels, self.jobs, self.fail_on_review)
+        report = self._report([label])
         names = {display_name(local): name for local, name in files}
         for result in scan_all(self, [local for local, _ in files], self.jobs):
             report.add(result._replace(file=names.get(result.file, result.file)))
@@ -215,18 +266,42 @@ class Scanner:
         series = _text(header, SERIES_UID) or "(no Series Instance UID)"
         checks = FileChecks(self, header, name, series)
         findings = checks.run()
+        lines: tuple[PixelText, ...] = ()
         if self.pixels:
-            findings.extend(self._pixel_findings(path))
+            burned_in_no = _text(header, BURNED_IN_ANNOTATION).upper() == "NO"
+            pixel_findings, lines = self._pixel_findings(path, burned_in_no)
+            findings.extend(pixel_findings)
         return FileResult(
-            name, series, _text(header, MODALITY), tuple(findings), tuple(checks.recognised.items())
+            name,
+            series,
+            _text(header, MODALITY),
+            tuple(findings),
+            tuple(checks.recognised.items()),
+            pixel_text=lines,
         )
 
-    def _pixel_findings(self, path: str) -> Iterator[Finding]:
-        from compliance.deid.pixels import check_pixels  # noqa: PLC0415 - numpy only when asked for
+    def _pixel_findings(self, path: str, burned_in_no: bool) -> tuple[list[Finding], tuple[PixelText, ...]]:
+        from compliance.deid.pixels import burnt_in, check_pixels  # noqa: PLC0415 - numpy only when asked for
         from compliance.deid.pydicom_read import read_dataset  # noqa: PLC0415
 
-        for tag, severity, code, message in check_pixels(read_dataset(path, pixels=True)):
-            yield (tag, severity, code, message, REVIEW, "")
+        dataset = read_dataset(path, pixels=True)
+        findings: list[Finding] = []
+        decoded = True
+        for tag, severity, code, message in check_pixels(dataset):
+            decoded = decoded and code != "pixels-not-decoded"
+            findings.append((tag, severity, code, message, REVIEW, ""))
+        settings = self.pixel
+        more, lines = burnt_in(
+            dataset,
+            pixel_recipe(settings.recipe_file),  # type: ignore[arg-type]
+            use_ocr=settings.ocr and decoded,  # what could not be decoded is not decoded again for OCR
+            max_frames=settings.max_frames,
+            max_side=settings.max_side,
+            timeout=settings.timeout,
+            burned_in_no=burned_in_no,
+        )
+        findings.extend(more)
+        return findings, lines
 
 
 class FileChecks:
@@ -238,6 +313,7 @@ class FileChecks:
         self.series = series
         self.known = scanner.known_values
         self.private_allowed = scanner.private_allowed
+        self.pixels = scanner.pixels
         self.recognised: Counter[str] = Counter()
         self.found: list[Finding] = []
         self.rules = scanner.rules
@@ -448,7 +524,7 @@ class FileChecks:
                 "warning",
                 "burnt-in-risk",
                 f"likely burnt-in text ({reason}, CTP-style rule) and Burned In Annotation is not NO: "
-                "review the pixels or check with --pixels",
+                + ("see the pixel findings" if self.pixels else "review the pixels or check with --pixels"),
                 kind=REVIEW,
             )
 
@@ -530,6 +606,10 @@ def display_name(path: str) -> str:
 
 
 def scan_paths(
-    paths: Sequence[Path | str], options: Sequence[str] = (), pixels: bool = False, jobs: int = 1
+    paths: Sequence[Path | str],
+    options: Sequence[str] = (),
+    pixels: bool = False,
+    jobs: int = 1,
+    pixel: PixelSettings | None = None,
 ) -> ScanReport:
-    return Scanner(options, pixels, jobs=jobs).scan(paths)
+    return Scanner(options, pixels, jobs=jobs, pixel=pixel).scan(paths)

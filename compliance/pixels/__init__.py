@@ -7,5 +7,7 @@
   verification by OCR, new SOP Instance UIDs, Burned In Annotation NO only once verified;
 * ``compliance.pixels.ocr`` — Debian's tesseract as a subprocess with a timeout;
 * ``compliance.pixels.recipes`` — deid recipes and the known carriers of burnt-in text;
-* ``compliance.pixels.identifiers`` — the header's identifiers and OCR-tolerant matching.
+* ``compliance.pixels.identifiers`` — the header's identifiers and OCR-tolerant matching;
+* ``compliance.pixels.gate`` — the release gate: which scans of a session may leave XNAT when the
+  project's keywords mark it as requiring pixel cleaning (only through ``DICOM_CLEANED``) or defacing.
 """

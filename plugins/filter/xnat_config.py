@@ -1,13 +1,20 @@
 """Filters of the configure layer (role xnat_config): turn a trust's variables into module inputs.
 
-Each per-project setting (anonymisation script, DICOM-to-NIfTI switch, prearchive code) lives next to the
+Each per-project setting (anonymisation script, DICOM-to-NIfTI switch, pixel-cleaning switch, prearchive
+code) lives next to the
 project in ``xnat_config_projects`` or in ``xnat_config_project_settings`` (keyed by project id, which
 overlays projects that come from the access list); these filters split them into the lists the
 xnat_project, xnat_anon_script, xnat_container_service and xnat_event_subscription tasks take.
+
+``pixel_cleaning: true`` runs the pixel-cleaning command (``files/pixel-clean-command.json``,
+``enclave anon clean-pixels`` in a local image) on every scan archived with a DICOM resource: the command
+is registered, its wrapper enabled for the project, and the project's scan-created subscription made
+active (``false`` keeps the subscription, inactive, so that turning it off is a change XNAT sees).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -24,7 +31,7 @@ PROJECT_KEYS = (
     "members",
     "collaborators",
 )
-SETTING_KEYS = ("anon_script", "anon_script_src", "anon_enabled", "dicom_to_nifti")
+SETTING_KEYS = ("anon_script", "anon_script_src", "anon_enabled", "dicom_to_nifti", "pixel_cleaning")
 RECEIVER_FIREWALL_KEYS = ("allowed_sources",)
 SCAN_EVENT = "org.nrg.xnat.eventservice.events.ScanEvent"
 DICOM_RESOURCE_FILTER = '(@.resources.length() > 0 && "DICOM" in @.resources[*].label)'
@@ -121,6 +128,73 @@ def xnat_config_subscriptions(
     ]
 
 
+def _switched_projects(
+    projects: list[dict[str, Any]], settings: dict[str, Any] | None, key: str
+) -> list[dict]:
+    switched = []
+    for project in _merged_projects(projects, settings):
+        if project.get(key) is None or project.get("state", "present") != "present":
+            continue
+        if not isinstance(project[key], bool):
+            raise AnsibleFilterError(
+                f"xnat_config: project {project['id']} {key} must be true or false, not {project[key]!r}"
+            )
+        switched.append(project)
+    return switched
+
+
+def xnat_config_pixel_clean_wrapper_projects(
+    projects: list[dict[str, Any]], settings: dict[str, Any] | None = None
+) -> dict:
+    """Projects whose pixel-cleaning switch is set get the wrapper enabled (the subscription needs it)."""
+    return {project["id"]: True for project in _switched_projects(projects, settings, "pixel_cleaning")}
+
+
+def xnat_config_pixel_clean_subscriptions(
+    projects: list[dict[str, Any]],
+    settings: dict[str, Any] | None = None,
+    command: str = "enclave-pixel-clean",
+    wrapper: str = "pixel-clean-scan",
+) -> list[dict]:
+    """One scan-created subscription per project that sets ``pixel_cleaning``; ``active`` is the switch."""
+    return [
+        {
+            "name": f"{project['id']} {command}",
+            "project": project["id"],
+            "event_type": SCAN_EVENT,
+            "status": "CREATED",
+            "payload_filter": DICOM_RESOURCE_FILTER,
+            "command": command,
+            "wrapper": wrapper,
+            "active": project["pixel_cleaning"],
+        }
+        for project in _switched_projects(projects, settings, "pixel_cleaning")
+    ]
+
+
+def xnat_config_with_pixel_clean_command(
+    commands: list[dict[str, Any]],
+    projects: list[dict[str, Any]],
+    settings: dict[str, Any] | None = None,
+    command_json: Any = None,
+    command: str = "enclave-pixel-clean",
+) -> list[dict]:
+    """``commands`` plus the pixel-cleaning command when a project sets ``pixel_cleaning`` and the trust's
+    list does not already hold a command of that name."""
+    if not _switched_projects(projects, settings, "pixel_cleaning") or command_json in (None, ""):
+        return list(commands or [])
+    for item in commands or []:
+        document = item.get("json") if isinstance(item, dict) else None
+        if isinstance(document, str):
+            try:
+                document = json.loads(document)
+            except ValueError:
+                continue
+        if isinstance(document, dict) and document.get("name") == command:
+            return list(commands)
+    return [*(commands or []), {"json": command_json}]
+
+
 def xnat_config_receivers(receivers: list[dict[str, Any]]) -> list[dict]:
     """Receivers for xnat_dicom_receiver: the firewall's keys (allowed_sources) are left out."""
     return [
@@ -136,5 +210,8 @@ class FilterModule:
             "xnat_config_anon_scripts": xnat_config_anon_scripts,
             "xnat_config_wrapper_projects": xnat_config_wrapper_projects,
             "xnat_config_subscriptions": xnat_config_subscriptions,
+            "xnat_config_pixel_clean_wrapper_projects": xnat_config_pixel_clean_wrapper_projects,
+            "xnat_config_pixel_clean_subscriptions": xnat_config_pixel_clean_subscriptions,
+            "xnat_config_with_pixel_clean_command": xnat_config_with_pixel_clean_command,
             "xnat_config_receivers": xnat_config_receivers,
         }

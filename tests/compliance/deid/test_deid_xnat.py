@@ -116,7 +116,8 @@ def test_only_reads_and_counts_its_calls(xnat_double, audit_env, capsys):
     assert sum(1 for entry in xnat_double.requests() if entry["path"].startswith("/data/experiments/")) == 3
     calls = json.loads(out)["xnat"]["rest_calls"]
     assert calls["GET /data/projects/{project}"] == 1
-    assert calls["GET /data/experiments"] == 1, "the site listing: the project one hides DX sessions (FLIP#612)"
+    site_listing = "the site listing: the project one hides DX sessions (FLIP#612)"
+    assert calls["GET /data/experiments"] == 1, site_listing
     assert calls["GET /data/experiments/{experiment}/scans/ALL/resources/DICOM/files"] == 1
     assert calls["GET /data/experiments/{experiment}/scans/{scan}/resources/{resource}/files/{file}"] == 2
 
