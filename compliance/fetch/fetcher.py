@@ -35,6 +35,7 @@ from compliance.fetch.manifest import Manifest
 from compliance.fetch.progress import Progress, human
 from compliance.fetch.resolve import FoundSession
 from compliance.fetch.xnat_io import Reader
+from compliance.pixels.gate import ReleaseMarker, marker_from_keywords, release_decisions
 from compliance.xnat import routes
 
 STAGING_NAME = ".enclave-fetch"
@@ -136,44 +137,73 @@ class SessionFetch:
     # --- listings ----------------------------------------------------------------------------------
     def _plan(self, result: FetchResult) -> list[_Work]:
         experiment = self.session.id
-        scans = [
-            str(row.get("ID")) for row in self.reader.rows(routes.EXPERIMENT_SCANS, experiment=experiment)
-        ]
+        scan_rows = self.reader.rows(routes.EXPERIMENT_SCANS, experiment=experiment)
+        scans = [str(row.get("ID")) for row in scan_rows]
         resource_rows = self.reader.rows(routes.EXPERIMENT_SCAN_RESOURCES, experiment=experiment, scans="ALL")
+        marker = self._release_marker()
         work: list[_Work] = []
         for resource in self.resources:
-            holders = {str(row.get("cat_id")) for row in resource_rows if row.get("label") == resource}
-            holders &= set(scans)
-            lacking = [scan for scan in scans if scan not in holders]
-            if not holders:
-                result.errors.append(
-                    f"{self.where}: no scan has a {resource} resource ({len(scans)} scans: "
-                    f"{', '.join(scans) or 'none'}); nothing fetched for {resource}"
-                )
-                result.outcomes += [ScanOutcome(scan, resource, "missing") for scan in scans]
+            if not marker.any:
+                self._plan_resource(resource, scans, resource_rows, result, work)
                 continue
-            if lacking:
-                result.findings.append(
-                    f"{self.where}: scans {', '.join(lacking)} have no {resource} resource"
-                )
-                result.outcomes += [ScanOutcome(scan, resource, "missing") for scan in lacking]
-            listed = self._files(resource)
-            for scan in scans:
-                if scan not in holders:
-                    continue
-                files = listed.get(scan, [])
-                if not files:
-                    message = (
-                        f"{self.where} scan {scan}: the {resource} resource is empty (XNAT has a catalog "
-                        "but no files); nothing fetched for this scan - ask the XNAT administrator to "
-                        "rebuild or re-import it"
-                    )
-                    result.errors.append(message)
-                    result.outcomes.append(ScanOutcome(scan, resource, "empty", message=message))
-                    continue
-                safe_segment(scan, f"{self.where}: scan id")
-                work.append(_Work(scan, resource, files, files))
+            # The project requires pixel cleaning or defacing: some scans only leave as their cleaned
+            # (or defaced) resource, and none leaves without it (compliance/pixels/gate.py).
+            by_label: dict[str, list[str]] = {}
+            for decision in release_decisions(_with_resources(scan_rows, resource_rows), marker, resource):
+                if decision.allowed and decision.resource:
+                    by_label.setdefault(decision.resource, []).append(decision.scan)
+                elif decision.by_policy:
+                    message = f"{self.where} scan {decision.scan}: {resource} not released: {decision.reason}"
+                    result.findings.append(message)
+                    result.outcomes.append(ScanOutcome(decision.scan, resource, "refused", message=message))
+                else:
+                    by_label.setdefault(resource, []).append(decision.scan)  # reported missing below
+            for label, allowed in by_label.items():
+                self._plan_resource(label, allowed, resource_rows, result, work)
         return work
+
+    def _release_marker(self) -> ReleaseMarker:
+        fields = self.reader.document(routes.PROJECT, project=self.session.project)
+        return marker_from_keywords(fields.get("keywords"))
+
+    def _plan_resource(
+        self,
+        resource: str,
+        scans: list[str],
+        resource_rows: list[dict[str, Any]],
+        result: FetchResult,
+        work: list[_Work],
+    ) -> None:
+        """Plan the scans' ``resource`` (the one asked for, or the cleaned one the release gate gives)."""
+        holders = {str(row.get("cat_id")) for row in resource_rows if row.get("label") == resource}
+        holders &= set(scans)
+        lacking = [scan for scan in scans if scan not in holders]
+        if not holders:
+            result.errors.append(
+                f"{self.where}: no scan has a {resource} resource ({len(scans)} scans: "
+                f"{', '.join(scans) or 'none'}); nothing fetched for {resource}"
+            )
+            result.outcomes += [ScanOutcome(scan, resource, "missing") for scan in scans]
+            return
+        if lacking:
+            result.findings.append(f"{self.where}: scans {', '.join(lacking)} have no {resource} resource")
+            result.outcomes += [ScanOutcome(scan, resource, "missing") for scan in lacking]
+        listed = self._files(resource)
+        for scan in scans:
+            if scan not in holders:
+                continue
+            files = listed.get(scan, [])
+            if not files:
+                message = (
+                    f"{self.where} scan {scan}: the {resource} resource is empty (XNAT has a catalog "
+                    "but no files); nothing fetched for this scan - ask the XNAT administrator to "
+                    "rebuild or re-import it"
+                )
+                result.errors.append(message)
+                result.outcomes.append(ScanOutcome(scan, resource, "empty", message=message))
+                continue
+            safe_segment(scan, f"{self.where}: scan id")
+            work.append(_Work(scan, resource, files, files))
 
     def _files(self, resource: str) -> dict[str, list[ListedFile]]:
         rows = self.reader.rows(
@@ -338,3 +368,15 @@ class SessionFetch:
                 except VerificationError as error:
                     problems.append(str(error))
         self._record(item, verified, problems, manifest, result)
+
+
+def _with_resources(
+    scan_rows: list[dict[str, Any]], resource_rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Scan rows with their resources (label, file count), as the release gate reads them."""
+    by_scan: dict[str, list[dict[str, Any]]] = {}
+    for row in resource_rows:
+        by_scan.setdefault(str(row.get("cat_id")), []).append(
+            {"label": row.get("label"), "file_count": row.get("file_count")}
+        )
+    return [{**row, "resources": by_scan.get(str(row.get("ID")), [])} for row in scan_rows]

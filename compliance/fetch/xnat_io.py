@@ -42,6 +42,16 @@ class Reader:
         except Exception as error:
             raise FetchError(self._redact(f"GET {self._url}{path} failed: {error}")) from error
 
+    def document(self, template: str, **segments: Any) -> dict[str, Any]:
+        """A Restlet object document (``?format=json``: ``{"items": [{"data_fields": …}]}``)."""
+        path = routes.path(template, **segments)
+        self._count(f"GET {template}")
+        try:
+            payload = self._session.get_json(path)
+            return dict(payload["items"][0]["data_fields"])
+        except Exception as error:
+            raise FetchError(self._redact(f"GET {self._url}{path} failed: {error}")) from error
+
     def open(self, path: str, query: dict[str, str] | None = None, *, template: str) -> Any:
         """A streamed GET (requests Response) of a path XNAT's listing or the route table gave."""
         if not path.startswith(routes.ARCHIVE_URI_PREFIX) or "://" in path or "/../" in f"{path}/":

@@ -39,9 +39,10 @@ CARRIER_TYPES = frozenset(
 CARRIER_MODALITIES = frozenset({"US", "SC", "OT", "DOC", "XC", "ES", "SR"})
 FACE_TYPES = frozenset({"xnat:mrScanData", "xnat:ctScanData", "xnat:petmrSessionData"})
 FACE_MODALITIES = frozenset({"MR", "CT"})
+# Scanners and XNAT write these with spaces, underscores or hyphens ("Dose Report", "Dose_Report").
 CARRIER_DESCRIPTION = re.compile(
-    r"dose\s*(report|info|summary|screen|sr)|patient\s*protocol|screen\s*(save|capture|shot)"
-    r"|\breport\b|worksheet|exam\s*summary",
+    r"dose[\s_-]*(report|info|summary|screen|sr)|patient[\s_-]*protocol|screen[\s_-]*(save|capture|shot)"
+    r"|(?<![a-z])report(?![a-z])|worksheet|exam[\s_-]*summary",
     re.IGNORECASE,
 )
 

@@ -22,6 +22,7 @@ from fetch_helpers import (
 from compliance.cli import main
 from compliance.fetch import FetchError, get_by_accession_number
 from compliance.fetch.progress import BarProgress, PlainProgress, progress_for
+from xnat_double.archive_model import add_resource, write_file
 
 
 def test_fetch_by_accession_finds_the_keyed_pseudonym_and_verifies_every_file(
@@ -233,3 +234,25 @@ def test_one_client_fetches_a_cohort_with_one_login(archive, key_file, tmp_path)
         ]
     assert paths == [tmp_path / PROJECT / PSEUDO_LABEL, tmp_path / PROJECT / "S01_CT1"]
     assert [entry["path"] for entry in archive.requests()].count("/data/services/auth") <= 1
+
+
+def test_a_project_requiring_pixel_cleaning_releases_carriers_only_cleaned(archive, tmp_path, capsys):
+    """The release gate (compliance/pixels/gate.py): the dose report leaves only as DICOM_CLEANED, and a
+    dose report without one is refused, a finding, with nothing written for it."""
+    archive.state.projects[PROJECT].keywords = "cardiac enclave-requires-pixel-cleaning"
+    cleaned = archive.state.archive.find_experiment(PROJECT, "S01_CT1").scans["900"]
+    with archive.state.lock:  # the cleaner's output, as the pixel-clean command stores it
+        target = add_resource(archive.state.archive, cleaned, "DICOM_CLEANED", format="DICOM")
+        write_file(archive.state, target, "dose.dcm", b"cleaned pixels")
+
+    out = tmp_path / "out"
+    assert main(fetch_args(archive, out, "--session", "S01_CT1")) == 0, capsys.readouterr().err
+    assert "900/DICOM_CLEANED/dose.dcm" in tree(out / PROJECT / "S01_CT1")
+    assert not (out / PROJECT / "S01_CT1" / "900" / "DICOM").exists(), "never the uncleaned dose report"
+
+    capsys.readouterr()
+    assert main(fetch_args(archive, out, "--session", "S02_CT1")) == 1
+    captured = capsys.readouterr()
+    assert "scan 900: DICOM not released" in captured.out + captured.err
+    assert "900" not in {path.split("/")[0] for path in tree(out / PROJECT / "S02_CT1")}
+    assert "1/DICOM/1.2.826.0.1.0.dcm" in tree(out / PROJECT / "S02_CT1"), "other scans are released"
