@@ -106,10 +106,11 @@ def render(template: str, overrides: dict) -> str:
         "compliance__deid_scan_projects": ["CARDIO01"],
     }
     variables = resolve({**context, **defaults, **overrides})
-    environment = jinja2.Environment(
+    environment = jinja2.Environment(  # as ansible.builtin.template renders: trim_blocks on
         loader=jinja2.FileSystemLoader(ROLE / "templates"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        trim_blocks=True,
     )
     return environment.get_template(f"{template}.j2").render(variables)
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 REPORTS = "/var/lib/xnat-enclave/reports"
-TIMERS = ["xnat-access-review.timer", "xnat-anon-audit.timer"]
+TIMERS = ["xnat-access-review.timer", "xnat-anon-audit.timer", "xnat-deid-scan.timer"]
 
 
 def test_tools_installed_from_the_wheelhouse(host):
@@ -97,3 +97,22 @@ def test_an_unreadable_xnat_marks_the_unit_failed(host):
     finally:
         host.run("cp /root/credentials.env.saved /etc/xnat-enclave/credentials.env")
         host.run("systemctl reset-failed xnat-access-review.service")
+
+
+def test_a_run_that_writes_no_report_marks_the_unit_failed(host):
+    """A crash or a report that could not be written is never a normal night: exit 2, unit failed."""
+    report = f"{REPORTS}/anon/anon-audit.json"
+    host.run(f"cp {report} /root/anon-audit.json.saved")
+    host.run(f"rm -f {report} && mkdir {report}")
+    try:
+        started = host.run("systemctl start xnat-anon-audit.service")
+        assert started.rc != 0
+        result = host.run("systemctl show -p Result --value xnat-anon-audit.service").stdout.strip()
+        assert result == "exit-code"
+        status = host.run("systemctl show -p ExecMainStatus --value xnat-anon-audit.service").stdout.strip()
+        assert status == "2", "the command's own exit code is 2 (error), not 1 (findings)"
+        journal = host.run("journalctl --no-pager -u xnat-anon-audit.service").stdout
+        assert "anon-audit.json" in journal, "the message names what could not be written"
+    finally:
+        host.run(f"rmdir {report} && cp /root/anon-audit.json.saved {report}")
+        host.run("systemctl reset-failed xnat-anon-audit.service")
