@@ -1,7 +1,7 @@
 """Run the XNAT REST double (a fresh XNAT 1.9/1.10 look-alike) on 127.0.0.1.
 
 Usage: python -m xnat_double --port PORT [--host 127.0.0.1] [--seed FILE] [--dqr-api settings|legacy|both]
-[--dicom-listen]
+[--dicom-listen] [--containers docker]
 (``scripts/xnat-double`` runs this with the project virtualenv). Control routes (no auth):
 GET/DELETE /__double__/requests, POST /__double__/seed, POST /__double__/reset.
 """
@@ -28,6 +28,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="the enabled DICOM receivers listen on 127.0.0.1 (seed double.dicom_listen)",
     )
+    parser.add_argument(
+        "--containers",
+        choices=["docker"],
+        help="run container-service commands for real on the local Docker engine (seed double.containers)",
+    )
     return parser.parse_args(argv)
 
 
@@ -39,6 +44,8 @@ def main(argv: list[str]) -> int:
             seed.setdefault("double", {})["dqr_api"] = args.dqr_api
         if args.dicom_listen:
             seed.setdefault("double", {})["dicom_listen"] = True
+        if args.containers:
+            seed.setdefault("double", {})["containers"] = args.containers
         server = DoubleServer(args.host, args.port, seed=seed)
     except (OSError, SeedError, ValueError) as error:
         print(f"xnat-double: {error}", file=sys.stderr)

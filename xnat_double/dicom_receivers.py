@@ -62,6 +62,7 @@ import json
 import logging
 import re
 import threading
+import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -420,6 +421,9 @@ class _Listener:
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.Lock()
+        # Studies still receiving, per receiver AE: study UID -> where it went, and when it last got a file.
+        self._receiving: dict[str, dict[str, _Filed]] = {}
+        self._last_file: dict[tuple[str, str], float] = {}
         ae = AE(ae_title=next(iter(self.receivers), "XNAT") or "XNAT")
         ae.require_called_aet = False  # checked per receiver in _requested
         ae.maximum_associations = 20
@@ -473,7 +477,7 @@ class _Listener:
             entry = self._associations.get(event.assoc)
         if entry is None:
             return OUT_OF_RESOURCES
-        receiver, studies = entry
+        receiver, _ = entry
         try:
             dataset = event.dataset
             dataset.file_meta = event.file_meta
@@ -483,10 +487,30 @@ class _Listener:
         try:
             requestor = event.assoc.requestor
             source = f"{requestor.ae_title}@{requestor.address}:{requestor.port}"
-            return store_instance(self.state, receiver, dataset, studies.studies, source=source).status
+            studies = self._studies_receiving(
+                str(receiver.get("aeTitle") or ""), _text(dataset, "StudyInstanceUID")
+            )
+            return store_instance(self.state, receiver, dataset, studies, source=source).status
         except Exception:  # never let a failure look like success
             logger.exception("%s: C-STORE failed", receiver.get("aeTitle"))
             return OUT_OF_RESOURCES
+
+    def _studies_receiving(self, ae_title: str, study_uid: str) -> dict[str, _Filed]:
+        """The receiver's studies still receiving: a study joins its earlier filing, from any association,
+        until it has had no file for the site's sessionXmlRebuilderInterval (minutes; XNAT builds and
+        auto-archives a prearchive session only once it is that long idle, so a DQR import moved series by
+        series lands in one session). After that a file of the study is a new arrival (code 4: CONFLICT)."""
+        with self.state.lock:
+            idle_minutes = float(self.state.site_config.get("sessionXmlRebuilderInterval") or 0)
+        now = time.monotonic()
+        with self._lock:
+            studies = self._receiving.setdefault(ae_title, {})
+            for (title, uid), last in list(self._last_file.items()):
+                if now - last > idle_minutes * 60:
+                    del self._last_file[(title, uid)]
+                    self._receiving.get(title, {}).pop(uid, None)
+            self._last_file[(ae_title, study_uid)] = now
+            return studies
 
     def _forget(self, event: evt.Event) -> None:
         with self._lock:

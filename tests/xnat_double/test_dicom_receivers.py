@@ -202,12 +202,17 @@ def test_routing_by_prearchive_code_and_comments(site, admin, port):
     assert len(session_files(site.state, "P4", "E4")) == 2
 
 
-def test_code_4_archives_one_association_then_conflicts_on_a_second(site, port):
+def test_code_4_keeps_a_study_receiving_across_associations_then_conflicts_once_idle(site, port):
+    """A DQR import moves a study series by series, one association each: while the study is receiving
+    (XNAT: no file for sessionXmlRebuilderInterval minutes) they join one session; afterwards a resend
+    of the study is a new arrival, and code 4 puts it in the prearchive as CONFLICT."""
     listen(site, receiver(port), projects=[{"id": "P4", "name": "P4", "prearchive_code": 4}])
     instances = study(4, comments="Project: P4 Subject: S1 Session: E1")
-    assert send(port, instances[:3]).statuses == [0, 0, 0]
+    assert send(port, instances[:2]).statuses == [0, 0]
+    assert send(port, instances[2:3]).statuses == [0], "a second association of the receiving study"
     assert len(session_files(site.state, "P4", "E1")) == 3
     assert site.state.archive.prearchive == {}
+    site.state.site_config["sessionXmlRebuilderInterval"] = 0  # the study is idle at once
     assert send(port, instances[3:]).statuses == [0]
     (waiting,) = site.state.archive.prearchive.values()
     assert (waiting.project, waiting.folder, waiting.status) == ("P4", "E1", "CONFLICT")
