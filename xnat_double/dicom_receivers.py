@@ -285,7 +285,7 @@ def store_instance(
     source: str = "",
 ) -> StoreOutcome:
     """Identify, relabel, anonymise and file one instance received by ``receiver``; ``studies`` carries the
-    association's earlier decisions (study UID → where it went); ``source`` names the sender."""
+    receiver's studies still receiving (study UID and target → where it went); ``source`` names the sender."""
     studies = {} if studies is None else studies
     study_uid = _text(dataset, "StudyInstanceUID")
     if not (study_uid and _text(dataset, "SeriesInstanceUID") and _text(dataset, "SOPInstanceUID")):
@@ -316,15 +316,18 @@ def store_instance(
             dqr_requests.record(ae_title, study_uid, refused=1, error=str(refusal))
         return StoreOutcome(OUT_OF_RESOURCES, str(refusal))
     _sync_file_meta(dataset)
+    # A study joins its earlier filing only when it goes to the same place: the same study imported into a
+    # second project (another DQR request) is a new session there.
+    key = f"{study_uid}|{found.project}|{found.subject}|{found.session}"
     try:
-        filed = _file(current, receiver, found, dataset, studies.get(study_uid), source=source)
+        filed = _file(current, receiver, found, dataset, studies.get(key), source=source)
     except (ArchiveError, OSError, ValueError) as error:
         message = f"unable to file the instance: {error}"
         logger.warning("%s: %s", ae_title, message)
         if expected is not None:
             dqr_requests.record(ae_title, study_uid, refused=1, error=message)
         return StoreOutcome(OUT_OF_RESOURCES, message)
-    studies.setdefault(study_uid, filed)
+    studies.setdefault(key, filed)
     if expected is not None:
         dqr_requests.record(ae_title, study_uid, filed=1)
     return StoreOutcome(SUCCESS, target=filed.target, archived=filed.archive)
@@ -508,7 +511,9 @@ class _Listener:
             for (title, uid), last in list(self._last_file.items()):
                 if now - last > idle_minutes * 60:
                     del self._last_file[(title, uid)]
-                    self._receiving.get(title, {}).pop(uid, None)
+                    receiving = self._receiving.get(title, {})
+                    for key in [key for key in receiving if key.split("|", 1)[0] == uid]:
+                        del receiving[key]
             self._last_file[(ae_title, study_uid)] = now
             return studies
 

@@ -32,7 +32,8 @@ Sources (DQR = NrgXnat/dicom-query-retrieve, `…` = src/main/java/org/nrg/xnatx
 
 Stand-ins, not upstream (README "DQR query and import"): the queue and history share ids (as the
 reference's RT test expects); a PACS without any availability window is always open with one thread;
-the scheduler polls every ``double.dqr_tick`` seconds (XNAT: ``pacsAvailabilityCheckFrequency``); XNAT
+the scheduler polls every ``double.dqr_tick`` seconds (XNAT: ``pacsAvailabilityCheckFrequency``) and at once
+when a request is queued or a worker frees its thread (a DQR dequeue thread goes on to the next request); XNAT
 C-ECHOs before each request and leaves it QUEUED when the PACS does not answer, the double goes straight
 to the C-MOVE and fails the request when the association is refused; RECEIVED is set when the DICOM
 receiver reports files for the study in ``dqr_requests`` (XNAT: an archive processor), within
@@ -56,7 +57,10 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 from pydicom.dataset import Dataset
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove  # type: ignore[attr-defined]
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelMove,
+)
 
 from . import dqr_requests
 from .common import (
@@ -123,6 +127,9 @@ class ImportService:
     busy: dict[int, int] = field(default_factory=dict)  # PACS id → requests being worked on
     next_start: dict[int, float] = field(default_factory=dict)  # PACS id → earliest next dequeue
     thread: threading.Thread | None = None
+    # Set when a request is queued or a worker frees its thread: the scheduler dequeues at once instead of
+    # at its next tick (as a DQR dequeue thread takes the next request when it is done with one).
+    wake: threading.Event = field(default_factory=threading.Event)
 
 
 _services: weakref.WeakKeyDictionary[DoubleState, ImportService] = weakref.WeakKeyDictionary()
@@ -260,11 +267,11 @@ def _queued_request(  # noqa: PLR0917 (the fields of one QueuedPacsRequest)
     }
 
 
-def _fill_phi(peer: Peer, study_uid: str, series: list[dict[str, Any]]) -> None:
+def _fill_phi(peer: Peer, study_uid: str, series: list[dict[str, Any]], assoc: Any = None) -> None:
     """Some PACS leave study attributes out of series answers: take them from the study (Orthanc)."""
     if all(series[0].get(key) for key in ("patientId", "accessionNumber")):
         return
-    studies = find_studies(peer, {"studyInstanceUid": study_uid})
+    studies = find_studies(peer, {"studyInstanceUid": study_uid}, assoc)
     if not studies:
         return
     study = studies[0]
@@ -314,10 +321,14 @@ def import_from_pacs() -> Response:
         uid = str(study.get("studyInstanceUid") or "")
         uids = [str(value) for value in study.get("seriesInstanceUids") or []]
         descriptions = [str(value) for value in study.get("seriesDescriptions") or []]
-        try:
-            series = [entry for entry in find_series(peer, uid) if include_series(entry, uids, descriptions)]
-            if series:
-                _fill_phi(peer, uid, series)
+        try:  # the series C-FIND and any study C-FIND for the PHI fields share one association
+            with association(
+                peer, StudyRootQueryRetrieveInformationModelFind, peer.response_timeout
+            ) as assoc:
+                found = find_series(peer, uid, assoc)
+                series = [entry for entry in found if include_series(entry, uids, descriptions)]
+                if series:
+                    _fill_phi(peer, uid, series, assoc)
         except QueryError as error:
             runtime_error(error, {"studyInstanceUid": uid})
         if not series:
@@ -562,6 +573,7 @@ def open_window(current: DoubleState, pacs_id: int, moment: datetime | None = No
 
 def _ensure_scheduler(current: DoubleState) -> None:
     service = service_for(current)
+    service.wake.set()
     with current.lock:
         if service.thread is not None and service.thread.is_alive():
             return
@@ -578,6 +590,7 @@ def _schedule(state_ref: weakref.ref[DoubleState]) -> None:
         if current is None:
             return
         service = service_for(current)
+        service.wake.clear()  # a wake-up from here on makes the next pass start at once
         with current.lock:
             if not service.queue and not any(service.busy.values()):
                 service.thread = None
@@ -588,8 +601,9 @@ def _schedule(state_ref: weakref.ref[DoubleState]) -> None:
             threading.Thread(
                 target=_work, args=(state_ref, request_id), name=f"dqr-request-{request_id}", daemon=True
             ).start()
+        wake = service.wake
         del current, service
-        time.sleep(tick)
+        wake.wait(tick)
 
 
 def _dequeue(current: DoubleState, service: ImportService) -> list[int]:
@@ -648,6 +662,7 @@ def _work(state_ref: weakref.ref[DoubleState], request_id: int) -> None:
                 utilization = int(window.get("utilizationPercent") or 100)
                 pause = (100 / max(utilization, 1) - 1) * (time.monotonic() - started)
                 service.next_start[pacs_id] = max(service.next_start.get(pacs_id, 0), time.time() + pause)
+            service.wake.set()
 
 
 def _execute(current: DoubleState, service: ImportService, entry: dict[str, Any]) -> None:

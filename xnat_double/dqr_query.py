@@ -185,20 +185,23 @@ def association(peer: Peer, context: Any, dimse_timeout: float) -> Iterator[Any]
             assoc.release()
 
 
-def c_find(peer: Peer, identifier: Dataset, model: Any = None) -> list[Dataset]:
-    """A real C-FIND; the matches, or QueryError when the PACS refuses or fails the query."""
+def c_find(peer: Peer, identifier: Dataset, model: Any = None, assoc: Any = None) -> list[Dataset]:
+    """A real C-FIND (on ``assoc`` when given, else on an association of its own); the matches, or
+    QueryError when the PACS refuses or fails the query."""
     model = model or StudyRootQueryRetrieveInformationModelFind
+    if assoc is None:
+        with association(peer, model, peer.response_timeout) as own:
+            return c_find(peer, identifier, model, own)
     found: list[Dataset] = []
-    with association(peer, model, peer.response_timeout) as assoc:
-        for status, match in assoc.send_c_find(identifier, model):
-            code = getattr(status, "Status", None)
-            if code is None:
-                raise QueryError(f"no C-FIND response from {peer.called_ae} (timeout or aborted)")
-            if code in (0xFF00, 0xFF01):
-                if match is not None:
-                    found.append(match)
-            elif code != 0x0000:
-                raise QueryError(f"C-FIND failed on {peer.called_ae} with status 0x{code:04X}")
+    for status, match in assoc.send_c_find(identifier, model):
+        code = getattr(status, "Status", None)
+        if code is None:
+            raise QueryError(f"no C-FIND response from {peer.called_ae} (timeout or aborted)")
+        if code in (0xFF00, 0xFF01):
+            if match is not None:
+                found.append(match)
+        elif code != 0x0000:
+            raise QueryError(f"C-FIND failed on {peer.called_ae} with status 0x{code:04X}")
     return found
 
 
@@ -384,14 +387,14 @@ def series_json(match: Dataset) -> dict[str, Any]:
     )
 
 
-def find_studies(peer: Peer, criteria: dict[str, Any]) -> list[dict[str, Any]]:
-    return [study_json(match) for match in c_find(peer, study_identifier(criteria))]
+def find_studies(peer: Peer, criteria: dict[str, Any], assoc: Any = None) -> list[dict[str, Any]]:
+    return [study_json(match) for match in c_find(peer, study_identifier(criteria), assoc=assoc)]
 
 
-def find_series(peer: Peer, study_uid: str) -> list[dict[str, Any]]:
+def find_series(peer: Peer, study_uid: str, assoc: Any = None) -> list[dict[str, Any]]:
     """One SERIES-level C-FIND for a study (CFindSCUSeriesLevelByStudy)."""
     identifier = _identifier("SERIES", SERIES_KEYS, {"StudyInstanceUID": study_uid})
-    return [series_json(match) for match in c_find(peer, identifier)]
+    return [series_json(match) for match in c_find(peer, identifier, assoc=assoc)]
 
 
 def search_results(results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -164,6 +164,13 @@ def _seconds(text: str) -> float:
 RUN_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str | None, str], ...] = (
     ("--max-in-flight", "max_in_flight", _positive_int, None, "studies at XNAT at once (default 20)"),
     ("--max-attempts", "max_attempts", _positive_int, None, "imports per study before it fails (default 3)"),
+    (
+        "--submit-workers",
+        "submit_workers",
+        _positive_int,
+        None,
+        "/import, archive and status calls sent at once within a cycle (default 4; 1 = one by one)",
+    ),
     ("--poll-interval", "poll_interval", _seconds, "S", "seconds between polls (default 5)"),
     (
         "--stale-after",
@@ -190,12 +197,15 @@ RUN_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str | None, str], ...] 
 )
 
 
+# The CLI sends a batch's /import calls concurrently (RunSettings keeps the engine step by step by default).
+CLI_DEFAULTS = {"submit_workers": 4}
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     defaults = RunSettings()
     for option, name, parse, metavar, help_text in RUN_OPTIONS:
-        parser.add_argument(
-            option, dest=name, type=parse, default=getattr(defaults, name), metavar=metavar, help=help_text
-        )
+        default = CLI_DEFAULTS.get(name, getattr(defaults, name))
+        parser.add_argument(option, dest=name, type=parse, default=default, metavar=metavar, help=help_text)
 
 
 def _settings(args: argparse.Namespace) -> RunSettings:

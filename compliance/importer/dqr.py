@@ -304,7 +304,9 @@ class DqrClient:
             study_instance_uid=str(entry.get("studyInstanceUid") or ""),
             project=str(entry.get("xnatProject") or ""),
             created_ms=_integer(entry.get("created")),
-            error=self._redact(str(entry.get("errorMessage") or "")),
+            # Redacted only when there is a text: the pattern is rebuilt after each request adds its
+            # identifiers, which for every queued request of a big job made submitting quadratic.
+            error=self._redact(message) if (message := str(entry.get("errorMessage") or "")) else "",
         )
 
     def _optional(self, template: str, request_id: int) -> PacsRequest | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -63,6 +64,11 @@ class RunSettings:
     archive_timeout: float = 3600.0
     submit_grace: float = 180.0  # how long an unanswered /import may still be in XNAT's hands
     resubmit_stale: bool = False
+    # /import calls at once. Each one makes XNAT C-FIND the study's series on the PACS before it answers,
+    # so one at a time leaves the PACS idle while a batch is sent. 1 keeps the engine strictly step by
+    # step (every row journalled "submitting", sent and answered before the next); with more, a batch is
+    # journalled "submitting" first, sent concurrently, then each answer is journalled in row order.
+    submit_workers: int = 1
 
 
 class Progress(Protocol):
@@ -145,6 +151,7 @@ class ImportRun:
                 self.cancel()
                 stopped = "cancelled"
                 break
+            cycle_started = time.monotonic()
             self.cycle()
             progress.update(self.counts())
             if self._finished():
@@ -152,7 +159,8 @@ class ImportRun:
             if self._only_stale_left():
                 stopped = "stale"
                 break
-            self._sleep(self.settings.poll_interval)
+            # Poll every poll_interval seconds: a cycle that took long (a batch sent) is not waited twice.
+            self._sleep(max(0.0, self.settings.poll_interval - (time.monotonic() - cycle_started)))
         counts = self.counts()
         self._journal.append("run_finished", stopped=stopped, counts=counts)
         return RunOutcome(stopped, counts)
@@ -221,8 +229,9 @@ class ImportRun:
         if not active:
             return
         queued = {entry.id: entry for entry in self._client.queued()}
+        history = self._history_entries([request_id for _, request_id in active if request_id not in queued])
         for state, request_id in active:
-            entry = queued.get(request_id) or self._client.history_entry(request_id)
+            entry = queued.get(request_id) or history.get(request_id)
             if entry is None:
                 self._vanished[state.row] += 1
                 if self._vanished[state.row] >= VANISHED_POLLS:
@@ -233,6 +242,13 @@ class ImportRun:
             self._vanished.pop(state.row, None)
             self._observe(state, entry)
             self._boundary("after-status", state.row)
+
+    def _history_entries(self, request_ids: list[int]) -> dict[int, PacsRequest | None]:
+        """The history entries of requests no longer queued (read concurrently with submit_workers > 1)."""
+        if self.settings.submit_workers <= 1 or len(request_ids) <= 1:
+            return {request_id: self._client.history_entry(request_id) for request_id in request_ids}
+        with ThreadPoolExecutor(max_workers=min(self.settings.submit_workers, len(request_ids))) as pool:
+            return dict(zip(request_ids, pool.map(self._client.history_entry, request_ids), strict=True))
 
     def _observe(self, state: RowState, entry: PacsRequest) -> None:
         if entry.status == "RECEIVED":
@@ -288,6 +304,7 @@ class ImportRun:
         by_label: dict[str, list[PrearchiveSession]] = {}
         for session in self._client.prearchive(self.plan.project):
             by_label.setdefault(session.name, []).append(session)
+        ready: list[tuple[RowState, PlanRow, PrearchiveSession]] = []
         for state in waiting:
             row = self._rows[state.row]
             matches = by_label.get(row.session, [])
@@ -306,7 +323,7 @@ class ImportRun:
                     reason=f"{len(matches)} prearchive sessions carry the row's label: archive by hand",
                 )
             elif matches[0].status == "READY":
-                self._archive(state, row, matches[0])
+                ready.append((state, row, matches[0]))
             elif matches[0].status in PREARCHIVE_TROUBLE:
                 self._event(
                     state,
@@ -315,12 +332,41 @@ class ImportRun:
                 )
             else:
                 self._check_archive_timeout(state, f"the prearchive session stayed {matches[0].status}")
+        self._archive_ready(ready)
 
-    def _archive(self, state: RowState, row: PlanRow, session: PrearchiveSession) -> None:
+    def _archive_ready(self, ready: list[tuple[RowState, PlanRow, PrearchiveSession]]) -> None:
+        """Archive the READY sessions: one after another, or (submit_workers > 1) concurrently, each
+        journalled "archiving" before any call leaves and its answer journalled in row order."""
+        if self.settings.submit_workers <= 1 or len(ready) <= 1:
+            for state, row, session in ready:
+                self._begin_archive(state, session)
+                self._finish_archive(
+                    state,
+                    lambda row=row, session=session: self._client.archive(
+                        session, self.plan.project, row.subject, row.session
+                    ),
+                )
+            return
+        for state, _row, session in ready:
+            self._begin_archive(state, session)
+        with ThreadPoolExecutor(max_workers=min(self.settings.submit_workers, len(ready))) as pool:
+            sent = [
+                (
+                    state,
+                    pool.submit(self._client.archive, session, self.plan.project, row.subject, row.session),
+                )
+                for state, row, session in ready
+            ]
+        for state, future in sent:
+            self._finish_archive(state, future.result)
+
+    def _begin_archive(self, state: RowState, session: PrearchiveSession) -> None:
         self._event(state, "archiving", folder=session.folder)
         self._boundary("before-archive", state.row)
+
+    def _finish_archive(self, state: RowState, answer: Callable[[], str]) -> None:
         try:
-            uri = self._client.archive(session, self.plan.project, row.subject, row.session)
+            uri = answer()
         except DqrAccessError:
             raise
         except (DqrUnavailableError, ArchiveBusyError):
@@ -347,8 +393,20 @@ class ImportRun:
         free = self.settings.max_in_flight - sum(
             1 for state in self.states.values() if state.phase in IN_FLIGHT
         )
-        for state in self._due()[: max(0, free)]:
-            self._submit(state)
+        due = self._due()[: max(0, free)]
+        if self.settings.submit_workers <= 1 or len(due) <= 1:
+            for state in due:
+                self._submit(state)
+            return
+        for state in due:  # every row of the batch journalled before any /import leaves
+            self._begin_submit(state)
+        with ThreadPoolExecutor(max_workers=min(self.settings.submit_workers, len(due))) as pool:
+            sent = [
+                (state, pool.submit(self._client.submit, self.import_request(self._rows[state.row])))
+                for state in due
+            ]
+        for state, future in sent:  # the answers journalled in row order
+            self._finish_submit(state, future.result)
 
     def _due(self) -> list[RowState]:
         """Retries whose wait is over first, then new rows, in CSV order."""
@@ -362,11 +420,18 @@ class ImportRun:
         return sorted(retries, key=lambda state: state.row) + sorted(new, key=lambda state: state.row)
 
     def _submit(self, state: RowState) -> None:
-        row = self._rows[state.row]
+        self._begin_submit(state)
+        request = self.import_request(self._rows[state.row])
+        self._finish_submit(state, lambda: self._client.submit(request))
+
+    def _begin_submit(self, state: RowState) -> None:
         self._event(state, "submitting", attempt=state.attempt + 1)
         self._boundary("before-import", state.row)
+
+    def _finish_submit(self, state: RowState, answer: Callable[[], list[PacsRequest]]) -> None:
+        """Journal what XNAT answered to the row's /import (``answer`` returns it or raises its error)."""
         try:
-            queued = self._client.submit(self.import_request(row))
+            queued = answer()
         except DqrAccessError:
             raise
         except DqrUnavailableError:

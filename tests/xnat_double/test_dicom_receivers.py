@@ -414,3 +414,17 @@ def test_whitelist_matching_follows_xnat():
     assert not dicom_receivers.whitelisted([], "PACS", "127.0.0.1")
     assert dicom_receivers.contained_assignment("a;Project: P1, x", "project") == "P1"
     assert dicom_receivers.contained_assignment("MyProject: P1", "Project") == ""
+
+
+def test_a_receiving_study_sent_for_another_project_is_filed_there(site, port):
+    """The same study imported into a second project while the first import is still receiving lands in
+    the second project, not in the first one's session."""
+    projects = [{"id": pid, "name": pid, "prearchive_code": 4} for pid in ("P4", "P5")]
+    listen(site, receiver(port), projects=projects)
+    instances = study(4, comments="Project: P4 Subject: S1 Session: E1")
+    assert send(port, instances[:2]).statuses == [0, 0]
+    for dataset in instances[2:]:
+        dataset.PatientComments = "Project: P5 Subject: S1 Session: E1"
+    assert send(port, instances[2:]).statuses == [0] * len(instances[2:])
+    assert len(session_files(site.state, "P4", "E1")) == 2
+    assert len(session_files(site.state, "P5", "E1")) == len(instances) - 2
