@@ -113,6 +113,12 @@ def xnat_config_subscriptions(
     wrapper: str = "dcm2niix-scan",
 ) -> list[dict]:
     """One scan-created subscription per project; ``active`` is the project's DICOM-to-NIfTI switch."""
+    switched = _dicom_to_nifti_projects(projects, settings)
+    return _scan_subscriptions(switched, "dicom_to_nifti", command, wrapper)
+
+
+def _scan_subscriptions(projects: list[dict], switch: str, command: str, wrapper: str) -> list[dict]:
+    """A scan-created subscription running ``command``'s ``wrapper`` per project; ``active`` is its switch."""
     return [
         {
             "name": f"{project['id']} {command}",
@@ -122,9 +128,9 @@ def xnat_config_subscriptions(
             "payload_filter": DICOM_RESOURCE_FILTER,
             "command": command,
             "wrapper": wrapper,
-            "active": bool(project["dicom_to_nifti"]),
+            "active": bool(project[switch]),
         }
-        for project in _dicom_to_nifti_projects(projects, settings)
+        for project in projects
     ]
 
 
@@ -157,19 +163,9 @@ def xnat_config_pixel_clean_subscriptions(
     wrapper: str = "pixel-clean-scan",
 ) -> list[dict]:
     """One scan-created subscription per project that sets ``pixel_cleaning``; ``active`` is the switch."""
-    return [
-        {
-            "name": f"{project['id']} {command}",
-            "project": project["id"],
-            "event_type": SCAN_EVENT,
-            "status": "CREATED",
-            "payload_filter": DICOM_RESOURCE_FILTER,
-            "command": command,
-            "wrapper": wrapper,
-            "active": project["pixel_cleaning"],
-        }
-        for project in _switched_projects(projects, settings, "pixel_cleaning")
-    ]
+    return _scan_subscriptions(
+        _switched_projects(projects, settings, "pixel_cleaning"), "pixel_cleaning", command, wrapper
+    )
 
 
 def xnat_config_with_pixel_clean_command(

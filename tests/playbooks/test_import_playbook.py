@@ -5,21 +5,19 @@ does real C-FIND/C-MOVE."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from playbook_runner import VENV_BIN, run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "compliance" / "importer"))
 
 from fake_dqr import PASSWORD, PROJECT, USER, FakeDqr, study  # noqa: E402
 
-VENV_BIN = Path(sys.executable).parent
 HOST = "audit-test"
 KEY = "trust-pseudonym-secret-TEST-ONLY-0123456789"
 
@@ -46,28 +44,7 @@ def write_inventory(tmp_path: Path, variables: dict[str, Any]) -> Path:
 
 
 def run_import(inventory: Path, tmp_path: Path, *extra: str) -> dict[str, Any]:
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
-        PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    command = [
-        str(VENV_BIN / "ansible-playbook"),
-        "-i",
-        str(inventory),
-        str(REPO / "playbooks" / "import.yml"),
-    ]
-    done = subprocess.run(
-        [*command, *extra], cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
-    start = done.stdout.find("{")
-    assert start >= 0, done.stdout + done.stderr
-    document = json.loads(done.stdout[start:])
-    document["rc"] = done.returncode
-    document["raw"] = done.stdout + done.stderr
-    return document
+    return run_playbook("import.yml", inventory, tmp_path, *extra)
 
 
 @pytest.fixture
