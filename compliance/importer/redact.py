@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 REDACTED = "[redacted]"
 REDACTED_UID = "[uid]"
+IPV4_PARTS, IPV4_PART_MAX = 4, 255
 UID_PATTERN = re.compile(r"(?<![\d.])\d+(?:\.\d+){3,}(?![\d.])")
 NAME_SEPARATORS = re.compile(r"[\^,]+")
 SHORTEST_SECRET = 3  # shorter parts of a name ("Mr", initials) would mask ordinary words
@@ -50,4 +51,12 @@ class Redactor:
             pattern = self._pattern
         if pattern is not None:
             text = pattern.sub(REDACTED, text)
-        return UID_PATTERN.sub(REDACTED_UID, text)
+        return UID_PATTERN.sub(_uid_masked, text)
+
+
+def _uid_masked(match: re.Match[str]) -> str:
+    """A DICOM UID is masked; an IPv4 address (four parts of 0-255, e.g. XNAT's own host) is not."""
+    parts = match.group(0).split(".")
+    if len(parts) == IPV4_PARTS and all(int(part) <= IPV4_PART_MAX for part in parts):
+        return match.group(0)
+    return REDACTED_UID

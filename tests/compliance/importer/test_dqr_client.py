@@ -148,3 +148,10 @@ def test_the_redactor_masks_identifiers_names_and_uids():
     assert (
         text == "accession [redacted] patient [redacted] [redacted],[redacted] [redacted] study [uid] x-ray"
     )
+
+
+def test_the_redactor_masks_uids_but_not_the_xnat_host():
+    from compliance.importer.redact import Redactor  # noqa: PLC0415
+
+    text = "cannot connect to http://127.0.0.1:9 for study 1.2.826.0.1.3680043.8.498.1001 (1.2.3.4000)"
+    assert Redactor()(text) == "cannot connect to http://127.0.0.1:9 for study [uid] ([uid])"
