@@ -48,7 +48,7 @@ class Reader:
         self._count(f"GET {template}")
         try:
             payload = self._session.get_json(path)
-            return dict(payload["items"][0]["data_fields"])
+            return routes.parse_item_fields(payload)
         except Exception as error:
             raise FetchError(self._redact(f"GET {self._url}{path} failed: {error}")) from error
 

@@ -23,6 +23,7 @@ PROJECT_KEYS = (
     "id",
     "name",
     "description",
+    "keywords",
     "accessibility",
     "prearchive_code",
     "secondary_id",

@@ -146,6 +146,12 @@ class XnatAPI:
         query.update(fields)
         return self._write("PUT", routes.path(routes.PROJECT, project=project_id), query=query)
 
+    def get_project_fields(self, project_id):
+        """The project document's fields (``ID``, ``name``, ``description``, ``keywords``, ...)."""
+        return routes.parse_item_fields(
+            self._get_json(routes.path(routes.PROJECT, project=project_id), query={"format": "json"})
+        )
+
     def delete_project(self, project_id, remove_files=False):
         query = {"removeFiles": "true"} if remove_files else None
         return self._write("DELETE", routes.path(routes.PROJECT, project=project_id), query=query)

@@ -120,6 +120,23 @@ def parse_result_set(payload):
     return rows
 
 
+def parse_item_fields(payload):
+    """The fields of a Restlet object document (``?format=json``: ``{"items": [{"data_fields": ...}]}``)."""
+    try:
+        return dict(payload["items"][0]["data_fields"])
+    except (KeyError, IndexError, TypeError):
+        raise ValueError("not an XNAT object document: %s" % (repr(payload)[:200],)) from None
+
+
+def parse_keywords(text):
+    """A project's keywords (one space-separated string in XNAT, ``xnat:projectData/keywords``), in order."""
+    seen = []
+    for word in (text or "").replace(",", " ").split():
+        if word not in seen:
+            seen.append(word)
+    return seen
+
+
 def parse_bool_body(text):
     """XNAT's bare ``true``/``false`` bodies (JSON or text/plain)."""
     value = text.strip().strip('"').lower()

@@ -45,6 +45,15 @@ options:
       secondary_id:
         description: Running title (XNAT's C(secondary_ID)); a new project gets its id when not given.
         type: str
+      keywords:
+        description:
+          - The project's keywords (XNAT's C(keywords), one space-separated field), compared as a set.
+          - The release gate of C(enclave fetch) and C(enclave export) reads its markers from here
+            (C(enclave-requires-pixel-cleaning), C(enclave-requires-pixel-cleaning-all),
+            C(enclave-requires-defacing)).
+          - Left out, the keywords are not managed; V([]) clears them.
+        type: list
+        elements: str
       accessibility:
         description: Who can see the project.
         type: str
@@ -105,6 +114,12 @@ EXAMPLES = r"""
         owners: [alice]
         members: [bob, carol]
         collaborators: []
+
+- name: Release scans that carry burnt-in text only once cleaned
+  xnat_enclave.xnat.xnat_project:
+    projects:
+      - id: US_AI01
+        keywords: [ultrasound, enclave-requires-pixel-cleaning]
 """
 
 RETURN = r"""
@@ -130,6 +145,7 @@ from ansible_collections.xnat_enclave.xnat.plugins.module_utils.xnat_module impo
     unique_or_fail,
     validate_project_id,
 )
+from ansible_collections.xnat_enclave.xnat.plugins.module_utils.xnat_routes import parse_keywords
 
 # (option, XNAT's role suffix of the group id, XNAT's group display name)
 GROUPS = (
@@ -142,6 +158,7 @@ PROJECT_OPTIONS = {
     "name": {"type": "str"},
     "description": {"type": "str"},
     "secondary_id": {"type": "str"},
+    "keywords": {"type": "list", "elements": "str", "no_log": False},
     "accessibility": {"type": "str", "choices": ["private", "protected", "public"]},
     "prearchive_code": {"type": "int", "choices": [0, 4, 5]},
     "owners": {"type": "list", "elements": "str"},
@@ -186,6 +203,8 @@ def read_state(api, item, row):
     if row is None:
         return None
     current = {"name": row.get("name"), "description": row.get("description") or ""}
+    if item.get("keywords") is not None:
+        current["keywords"] = parse_keywords(api.get_project_fields(item["id"]).get("keywords"))
     if item.get("accessibility") is not None:
         current["accessibility"] = api.get_project_accessibility(item["id"])
     if item.get("prearchive_code") is not None:
@@ -201,6 +220,7 @@ def state_of_new_project(api, item):
         return {
             "name": None,
             "description": None,
+            "keywords": [],
             "accessibility": item.get("accessibility"),
             "prearchive_code": 0,
             "membership": {key: set() for key, _r, _d in GROUPS},
@@ -238,6 +258,8 @@ def project_fields(item, new):
     for key, field in (("name", "name"), ("description", "description"), ("secondary_id", "secondary_ID")):
         if item.get(key) is not None:
             fields[field] = item[key]
+    if item.get("keywords") is not None:
+        fields["keywords"] = " ".join(parse_keywords(" ".join(item["keywords"])))
     if new:
         fields.setdefault("name", item["id"])
         fields.setdefault("secondary_ID", item["id"])
@@ -263,6 +285,8 @@ def apply_project(module, api, item, row, current):
             for key in ("name", "description")
             if item.get(key) is not None and differs(current.get(key), item[key])
         ]
+        if item.get("keywords") is not None and keywords_differ(current.get("keywords"), item["keywords"]):
+            updates.append("keywords")
         if updates:
             api.put_project(item["id"], project_fields(item, new=False))
             report["updated"].extend(updates)
@@ -283,6 +307,10 @@ def apply_project(module, api, item, row, current):
     return report
 
 
+def keywords_differ(current, wanted):
+    return set(current or []) != set(parse_keywords(" ".join(wanted)))
+
+
 def is_change(report):
     return report["created"] or report["deleted"] or report["updated"] or report["added"] or report["removed"]
 
@@ -300,6 +328,8 @@ def diff_view(item, current, report):
     for key in ("name", "description", "accessibility", "prearchive_code"):
         if item.get(key) is not None:
             after[key] = item[key]
+    if item.get("keywords") is not None:
+        after["keywords"] = parse_keywords(" ".join(item["keywords"]))
     for key, _role, _display in GROUPS:
         if key in before or item.get(key) is not None:
             members = set(before.get(key, [])) - set(report["removed"].get(key, []))

@@ -51,6 +51,13 @@ def test_projects_keep_project_keys_and_settings_overlay():
     assert "dicom_to_nifti" not in projects[1]
 
 
+def test_project_keywords_from_the_settings_reach_xnat_project():
+    settings = {"NEURO02": {"keywords": ["enclave-requires-pixel-cleaning"], "pixel_cleaning": True}}
+    neuro = plan.xnat_config_projects(ACCESS_LIST_PROJECTS, settings)[1]
+    assert neuro["keywords"] == ["enclave-requires-pixel-cleaning"]
+    assert "pixel_cleaning" not in neuro
+
+
 def test_anon_scripts_only_for_projects_that_set_them():
     assert plan.xnat_config_anon_scripts(ACCESS_LIST_PROJECTS, SETTINGS) == [
         {"project": "CARDIO01", "script": 'version "6.3"\n', "enabled": True}

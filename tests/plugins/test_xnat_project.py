@@ -123,3 +123,40 @@ def test_many_projects_read_with_few_requests(initialised, run_tasks):
     assert initialised.writes() == []
     # one user list, one project list, one member table per project
     assert len(requests) == 2 + len(projects)
+
+
+def test_keywords_set_as_a_set_and_read_by_the_release_gate(initialised, run_tasks):
+    initialised.seed({"users": USERS})
+    marked = cardio(keywords=["cardiac", "enclave-requires-pixel-cleaning"])
+    created = run_tasks([project_task([marked])], diff=True).result()
+    assert created["changed"] is True
+    assert initialised.state.projects["CARDIO01"].keywords == "cardiac enclave-requires-pixel-cleaning"
+    assert created["diff"]["after"]["CARDIO01"]["keywords"] == ["cardiac", "enclave-requires-pixel-cleaning"]
+
+    initialised.clear_requests()
+    reordered = cardio(keywords=["enclave-requires-pixel-cleaning", "cardiac", "cardiac"])
+    again = run_tasks([project_task([reordered])]).result()
+    assert again["changed"] is False, again["projects"]
+    assert initialised.writes() == []
+
+    cleared = run_tasks([project_task([cardio(keywords=[])])], diff=True).result()
+    assert cleared["projects"][0]["updated"] == ["keywords"]
+    assert cleared["diff"]["before"]["CARDIO01"]["keywords"] == ["cardiac", "enclave-requires-pixel-cleaning"]
+    assert initialised.state.projects["CARDIO01"].keywords == ""
+
+    initialised.state.projects["CARDIO01"].keywords = "set-in-the-ui"
+    unmanaged = run_tasks([project_task([cardio()])]).result()
+    assert unmanaged["changed"] is False  # left out: not managed
+    assert initialised.state.projects["CARDIO01"].keywords == "set-in-the-ui"
+
+
+def test_keywords_in_check_mode_write_nothing(initialised, run_tasks):
+    initialised.seed({"users": USERS, "projects": [{"id": "CARDIO01", "name": "Cardiac MR"}]})
+    result = run_tasks(
+        [project_task([{"id": "CARDIO01", "keywords": ["enclave-requires-defacing"]}])], check=True, diff=True
+    ).result()
+    assert result["changed"] is True
+    assert result["actions"] == [
+        "PUT /data/projects/CARDIO01?keywords=enclave-requires-defacing&xsiType=xnat%3AprojectData"
+    ]
+    assert initialised.state.projects["CARDIO01"].keywords == ""
