@@ -1,8 +1,10 @@
 """Check de-identification on data: a script on synthetic PHI, or files for residual PHI.
 
 Sub-command ``scan``: with ``--script`` measure the script on synthetic datasets (same report as
-``enclave anon lint``, measured instead of inferred); with paths, scan DICOM files and directories;
-with ``--xnat URL --project P``, scan the files XNAT archived (``compliance.deid.xnat_source``).
+``enclave anon lint``, measured instead of inferred); with paths, scan DICOM files and directories, the
+dcm2niix outputs among them (JSON sidecars, NIfTI header text: ``compliance.deid.nifti``) and every file's
+name (``compliance.deid.names``); with ``--xnat URL --project P``, scan the files XNAT archived, the
+scans' NIFTI resources included (``compliance.deid.xnat_source``).
 """
 
 from __future__ import annotations
@@ -74,13 +76,23 @@ def register(parser: argparse.ArgumentParser) -> None:
             "With --script: run a DicomEdit script on synthetic PHI-filled datasets (CT, MR, US, SC) and "
             "judge every PS3.15 Table E.1-1 attribute. With PATHs: scan DICOM files/directories for "
             "residual PHI (headers only unless --pixels), one row per attribute; dummies and values the "
-            "--anon-script writes are recognised. With --xnat URL --project P: scan the DICOM files XNAT "
-            "archived in the project's image sessions (credentials from XNAT_USER/XNAT_PASS or ~/.netrc). "
+            "--anon-script writes are recognised. dcm2niix outputs are checked too: JSON sidecars (keys "
+            "judged as the DICOM attributes they name), NIfTI header text (descrip, aux_file) and every "
+            "file and folder name below PATH (dates, identifiers, the identifiers of the DICOM beside "
+            "them). With --xnat URL --project P: scan the DICOM files XNAT archived in the project's image "
+            "sessions and the files of their NIFTI resources (credentials from XNAT_USER/XNAT_PASS or "
+            "~/.netrc). "
             "Exit 0 clean (review items only, unless "
             "--fail-on-review), 1 residual PHI or files that could not be read, 2 unusable input."
         ),
     )
-    scan.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="DICOM files or directories")
+    scan.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="DICOM files or directories (with any dcm2niix outputs: .nii, .nii.gz and their .json sidecars)",
+    )
     scan.add_argument("--script", type=Path, help="DicomEdit script to measure on synthetic PHI")
     scan.add_argument(
         "--project",
@@ -132,7 +144,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--xnat",
         type=xnat_url,
         metavar="URL",
-        help="scan what this XNAT archived in --project, read through its REST API",
+        help="scan what this XNAT archived in --project (DICOM and NIFTI resources), read through REST",
     )
     scan.add_argument(
         "--since",

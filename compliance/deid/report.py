@@ -300,7 +300,13 @@ class ScanReport:
 
 @cache
 def attribute_name(tag_text: str) -> str:
-    """The attribute's name for a report row: ``(0010,0010)`` Patient's Name, ``(0009,xxxx)`` a group."""
+    """The attribute's name for a report row: ``(0010,0010)`` Patient's Name, ``(0009,xxxx)`` a group.
+
+    Findings outside DICOM headers have tags of their own: ``name`` (file and folder names), ``json`` and
+    ``json:KEY`` (a JSON sidecar, one of its keys), ``nifti:descrip`` and ``nifti:aux_file``.
+    """
+    if not tag_text.startswith("("):
+        return _non_dicom_name(tag_text)
     group, _, element = tag_text.strip("()").partition(",")
     if element.lower() == "xxxx":
         return f"private group {group}"
@@ -315,3 +321,26 @@ def attribute_name(tag_text: str) -> str:
         return dictionary_description(tag)
     except KeyError:
         return "private attribute" if tag >> 16 & 1 else "unknown attribute"
+
+
+NON_DICOM_NAMES = {
+    "name": "file or folder name",
+    "json": "JSON sidecar",
+    "nifti:descrip": "NIfTI header descrip (80 bytes)",
+    "nifti:aux_file": "NIfTI header aux_file (24 bytes)",
+}
+
+
+def _non_dicom_name(tag_text: str) -> str:
+    if tag_text in NON_DICOM_NAMES:
+        return NON_DICOM_NAMES[tag_text]
+    kind, _, key = tag_text.partition(":")
+    if kind != "json":
+        return "unknown attribute"
+    from pydicom.datadict import tag_for_keyword  # noqa: PLC0415
+
+    from compliance.deid.nifti import SIDECAR_ALIASES  # noqa: PLC0415 - nifti imports this module
+
+    tag = tag_for_keyword(SIDECAR_ALIASES.get(key, key))
+    row = row_for_tag(tag) if tag is not None else None
+    return f"JSON sidecar key {key}" + (f" = {row.name} {row.tag}" if row is not None else "")

@@ -13,6 +13,10 @@ heuristics on the first frame (``compliance.deid.pixels``) and the burnt-in text
 OCR of at most ``max_frames`` frames per file downscaled to ``max_side`` pixels, each text line with its
 bounding box and the header identifiers it matches, redacted. The recipe is loaded once per process.
 
+dcm2niix's outputs in a scan (NIfTI images, their JSON sidecars) are judged by ``compliance.deid.nifti``
+after the DICOM, with the identifiers and declared options of the DICOM around them
+(``compliance.deid.context``), and every file's name by ``compliance.deid.names``.
+
 Every file is scanned on its own: a file that cannot be read (not regular, malformed, hostile) becomes
 a skipped entry and the scan goes on. ``jobs`` > 1 spreads files over processes
 (``compliance.deid.parallel``) with the same report, in the same order, as one process.
@@ -26,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compliance.annex_e import OPTIONS_BY_NAME, AnnexERow, format_tag, load_table, row_for_tag
 from compliance.deid.dummies import KnownValues, declared_options, is_dummy
@@ -41,6 +46,9 @@ from compliance.deid.fastread import (
 )
 from compliance.deid.patterns import PERSON_NAME, find_identifiers, redact
 from compliance.deid.report import PHI, REVIEW, FileResult, Finding, PixelText, ScanReport
+
+if TYPE_CHECKING:
+    from compliance.deid.context import IdentifierContext, ListedFile
 
 TEXT_VRS = frozenset({"LO", "LT", "ST", "UT", "SH", "UC", "PN"})
 SCANNED_VRS = TEXT_VRS | {"SQ"}
@@ -230,22 +238,61 @@ class Scanner:
         return report
 
     def scan(self, paths: Sequence[Path | str]) -> ScanReport:
-        from compliance.deid.parallel import list_files, scan_all  # noqa: PLC0415 - avoids an import cycle
+        from compliance.deid.context import list_local  # noqa: PLC0415 - avoids an import cycle
 
         report = self._report([display_name(str(path)) for path in paths])
-        for result in scan_all(self, list_files(paths), self.jobs):
-            report.add(result)
+        self.scan_listed(report, list_local(paths))
         return report
 
-    def scan_named(self, files: Sequence[tuple[str, str]], label: str) -> ScanReport:
-        """Scan local copies, each reported under its own name (``(local path, name)``, e.g. an XNAT URL)."""
-        from compliance.deid.parallel import scan_all  # noqa: PLC0415 - avoids an import cycle
+    def scan_named(self, files: Sequence[ListedFile | tuple[str, str]], label: str) -> ScanReport:
+        """Scan local copies, each reported under its own name (``(local path, name)``, e.g. an XNAT URL).
+
+        A :class:`~compliance.deid.context.ListedFile` also says the file's kind (DICOM or a dcm2niix
+        output), the name parts judged and where its DICOM context is (``compliance.deid.xnat_source``).
+        """
+        from compliance.deid.context import ListedFile  # noqa: PLC0415
 
         report = self._report([label])
-        names = {display_name(local): name for local, name in files}
-        for result in scan_all(self, [local for local, _ in files], self.jobs):
-            report.add(result._replace(file=names.get(result.file, result.file)))
+        listed = [item if isinstance(item, ListedFile) else ListedFile(item[0], item[1]) for item in files]
+        self.scan_listed(report, listed)
         return report
+
+    def scan_listed(self, report: ScanReport, listed: Sequence[ListedFile]) -> None:
+        """DICOM files first (on every core, in listing order), then the dcm2niix outputs (in order).
+
+        Each DICOM result teaches the context the identifiers of its group (the first file of each series);
+        every file's name parts are judged with its context; the outputs are judged once all DICOM is in.
+        """
+        from compliance.deid.context import DICOM, IdentifierContext  # noqa: PLC0415
+        from compliance.deid.nifti import scan_output  # noqa: PLC0415
+        from compliance.deid.parallel import scan_all  # noqa: PLC0415 - avoids an import cycle
+
+        context = IdentifierContext(self)
+        dicom = [item for item in listed if item.kind == DICOM]
+        for item, result in zip(
+            dicom, scan_all(self, [item.entry for item in dicom], self.jobs), strict=True
+        ):
+            context.learn(item, result)
+            report.add(self._named(item, result, context))
+        for item in listed:
+            if item.kind != DICOM:
+                report.add(self._named(item, scan_output(self, item, context.around(item)), context))
+
+    def _named(self, item: ListedFile, result: FileResult, context: IdentifierContext) -> FileResult:
+        """The result under the item's name, with the findings in its name parts (and those masked)."""
+        from compliance.deid.names import check_names, masked_display  # noqa: PLC0415
+
+        contexts = context.around(item)
+        findings, masked, shifted = check_names(item.parts, contexts, self)
+        display = masked_display(item.display, item.parts, masked)
+        if result.skipped:
+            return result._replace(file=display)
+        recognised = result.recognised
+        if shifted:
+            recognised = tuple((Counter(dict(recognised)) + Counter({SHIFTED: shifted})).items())
+        return result._replace(
+            file=display, findings=result.findings + tuple(findings), recognised=recognised
+        )
 
     def scan_file(self, path: str) -> FileResult:
         """One file's findings, or why it was skipped; never raises for a bad file."""

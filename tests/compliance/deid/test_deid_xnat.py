@@ -76,8 +76,8 @@ def test_archived_files_are_scanned_and_named_by_their_xnat_url(xnat_double, aud
         [
             session("S_PHI", {"ct.dcm": {"path": CT}, "notes.dcm": "not DICOM"}),
             session("S_CLEAN", {"clean.dcm": {"path": conformant_copy(tmp_path, "clean.dcm")}}),
-            # files outside the DICOM resource (snapshots, NIfTI) are not what the scan reads
-            session("S_OTHER", {"ct.dcm": {"path": CT}}, resource="NIFTI"),
+            # files outside the DICOM and NIFTI resources (snapshots, say) are not what the scan reads
+            session("S_OTHER", {"ct.dcm": {"path": CT}}, resource="SNAPSHOTS"),
         ],
     )
     code, out, err = run(capsys, "--xnat", xnat_double.url, "--project", "P1", "--format", "json")
@@ -113,12 +113,14 @@ def test_only_reads_and_counts_its_calls(xnat_double, audit_env, capsys):
         ("POST", "/data/services/auth"),
         ("DELETE", "/data/JSESSION"),
     }
-    assert sum(1 for entry in xnat_double.requests() if entry["path"].startswith("/data/experiments/")) == 3
+    # per session: the DICOM listing and the NIFTI listing (dcm2niix outputs), then one GET per file
+    assert sum(1 for entry in xnat_double.requests() if entry["path"].startswith("/data/experiments/")) == 4
     calls = json.loads(out)["xnat"]["rest_calls"]
     assert calls["GET /data/projects/{project}"] == 1
     site_listing = "the site listing: the project one hides DX sessions (FLIP#612)"
     assert calls["GET /data/experiments"] == 1, site_listing
     assert calls["GET /data/experiments/{experiment}/scans/ALL/resources/DICOM/files"] == 1
+    assert calls["GET /data/experiments/{experiment}/scans/{scans}/resources/{resource}/files"] == 1
     assert calls["GET /data/experiments/{experiment}/scans/{scan}/resources/{resource}/files/{file}"] == 2
 
 
