@@ -32,8 +32,9 @@ lint: setup  ## ruff, yamllint, ansible-lint (production), ansible-test sanity a
 	ansible-lint
 	scripts/role-docs --check
 	scripts/ansible-test-sanity
-	ansible-playbook site.yml playbooks/import.yml -i inventories/trusts/ $(TEST_VAULT) --syntax-check
-	ansible-playbook site.yml playbooks/check-pacs.yml playbooks/audit.yml playbooks/import.yml -i inventories/local/ \
+	ansible-playbook site.yml playbooks/import.yml playbooks/close-project.yml -i inventories/trusts/ $(TEST_VAULT) --syntax-check
+	ansible-playbook site.yml playbooks/check-pacs.yml playbooks/audit.yml playbooks/import.yml playbooks/close-project.yml \
+	  -i inventories/local/ \
 	  --vault-password-file inventories/local/vault-password.TEST-ONLY --syntax-check
 
 pytest: setup-docker  ## The pytest suite (unit, module, playbook and CLI tests)

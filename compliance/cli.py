@@ -28,6 +28,7 @@ COMMAND_GROUPS: tuple[tuple[str, str], ...] = (
     ("deid", "compliance.deid.cli"),
     ("import", "compliance.importer.cli"),
     ("fetch", "compliance.fetch.cli"),
+    ("export", "compliance.export.cli"),
     ("project", "compliance.projects.cli"),
 )
 # Arguments that name what a command reads, in the order a crash message lists them.

@@ -170,7 +170,7 @@ def _scan_for_series(store: ArchiveStore, experiment: Experiment, item: Received
     while scan_id in experiment.scans:
         scan_id = f"{item.series_number}-{item.modality or 'OT'}{clash}"
         clash += 1
-    scan = create_scan(store, experiment, scan_id, scan_type_for(item.modality))
+    scan = create_scan(store, experiment, scan_id, scan_type_for(item.modality, item.sop_class_uid))
     scan.type = scan.series_description = item.series_description
     scan.uid, scan.modality = item.series_uid, item.modality
     return scan

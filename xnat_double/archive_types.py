@@ -52,6 +52,18 @@ SCAN_TYPE_BY_MODALITY = {
     "OT": "xnat:scScanData",
     "SC": "xnat:scScanData",
 }
+# A secondary capture is an SC scan whatever its modality says (a CT dose screen: an SC scan of a CT
+# session). xnat-rest-tests TestDicomModalityAssignment testModalityExtractionSecondaryCapture: modality CT
+# with SOP class Secondary Capture Image Storage -> xnat:scScanData in an xnat:ctSessionData.
+SECONDARY_CAPTURE_SOP_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.7",
+        "1.2.840.10008.5.1.4.1.1.7.1",
+        "1.2.840.10008.5.1.4.1.1.7.2",
+        "1.2.840.10008.5.1.4.1.1.7.3",
+        "1.2.840.10008.5.1.4.1.1.7.4",
+    }
+)
 OTHER_SESSION_TYPE = "xnat:otherDicomSessionData"
 OTHER_SCAN_TYPE = "xnat:otherDicomScanData"
 # Series that never decide the session type of a study (a CT study with a dose SR is a CT session).
@@ -115,7 +127,9 @@ def session_type_for(modalities: list[str]) -> str:
     return OTHER_SESSION_TYPE
 
 
-def scan_type_for(modality: str) -> str:
+def scan_type_for(modality: str, sop_class_uid: str = "") -> str:
+    if sop_class_uid in SECONDARY_CAPTURE_SOP_CLASSES:
+        return SCAN_TYPE_BY_MODALITY["SC"]
     return SCAN_TYPE_BY_MODALITY.get(modality.upper(), OTHER_SCAN_TYPE)
 
 

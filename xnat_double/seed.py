@@ -21,6 +21,7 @@ double:                          # optional behaviour switches of the double
   xnat_version: "1.10"           # "1.8" | "1.9" (default) | "1.10": release-specific behaviour
   dicom_listen: true             # the enabled receivers listen on 127.0.0.1 (default off)
   containers: docker             # subscribed commands run on the local Docker engine (default off)
+  dqr_export_faults: {drop_instances: 1}   # DQR export loses instances (xnat_double/dqr_export.py)
 ```
 """
 
@@ -33,6 +34,7 @@ import yaml
 
 from .archive_seed import apply_archive_seed, apply_prearchive_seed
 from .container_launch import CONTAINER_MODES
+from .dqr_export import apply_seed_options as apply_dqr_export_options
 from .dqr_import import apply_seed_options as apply_dqr_import_options
 from .state import (
     DEFAULT_DOCKER_SERVER,
@@ -146,6 +148,8 @@ def _apply_options(state: DoubleState, options: dict[str, Any]) -> None:
         state.options.containers = mode
     # DQR import scheduler speed and fault switches (dqr_tick, dqr_receive_wait, dqr_faults).
     apply_dqr_import_options(state, options)
+    # DQR export fault switches (dqr_export_faults: drop_instances, abort_after).
+    apply_dqr_export_options(state, options)
 
 
 def _apply_user(state: DoubleState, entry: dict[str, Any], where: str) -> None:

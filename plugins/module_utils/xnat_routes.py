@@ -214,3 +214,49 @@ PROJECT_SESSIONS_LISTING = EXPERIMENTS  # ?project=P&columns=ID,label,xsiType,in
 SESSION_DICOM_FILES = "/data/experiments/{experiment}/scans/ALL/resources/DICOM/files"
 SCAN_RESOURCE_FILE = "/data/experiments/{experiment}/scans/{scan}/resources/{resource}/files/{file}"
 # --- end of enclave deid scan routes ---------------------------------------------------------------------
+
+
+# --- enclave export (DicomQueryRetrieveApi.export, DqrPacsApi; the experiments, scans and scan resources
+#     listings of enclave fetch above). PUT DQR_EXPORT with no body and the query of export_query; XNAT
+#     answers at once and sends later (fire-and-forget: the workflow it names stays Queued), so arrival is
+#     confirmed at the destination. The destination is a PACS entry of PACS_LIST. See
+#     xnat-data-lifecycle.md §3. ---------------------------------------------------------------------------
+DQR_EXPORT = "/xapi/dqr/export"
+EXPORT_SESSION_COLUMNS = "ID,label,UID,xsiType,project"  # ?project=P&columns=... on EXPERIMENTS
+EXPORT_SCAN_COLUMNS = "ID,UID,frames,xsiType,type,series_description,modality"  # on EXPERIMENT_SCANS
+DICOM_STORAGE_PORT = 104  # DicomConnectionProperties: the PACS's queryRetrievePort, else 104
+
+
+def export_query(pacs_id, session_id, scan_ids):
+    """The query of a DQR export: ``session`` is the experiment ID (not its label), one ``scansToExport``
+    per scan id (repeated parameters; DQR also splits a comma-separated value)."""
+    return {"pacsId": str(pacs_id), "session": str(session_id), "scansToExport": [str(s) for s in scan_ids]}
+
+
+def parse_export_answer(payload):
+    """``{"session": id, "scans": [ids], "workflow": id}`` as (session, scans, workflow id or None)."""
+    if not isinstance(payload, dict) or "session" not in payload or "scans" not in payload:
+        raise ValueError("not a DQR export answer: %s" % (repr(payload)[:200],))
+    workflow = payload.get("workflow")
+    scans = [str(scan) for scan in payload.get("scans") or []]
+    return str(payload["session"]), scans, (None if workflow in (None, "") else int(workflow))
+
+
+def parse_pacs_entry(entry):
+    """One DqrPacsApi Pacs of PACS_LIST as the fields a DICOM client needs (``label`` may be absent:
+    NON_NULL). C-STORE and C-FIND both go to ``queryRetrievePort``
+    (DicomConnectionProperties.getRemoteStoragePort)."""
+    if not isinstance(entry, dict) or "id" not in entry:
+        raise ValueError("not a DQR PACS entry: %s" % (repr(entry)[:200],))
+    return {
+        "id": int(entry["id"]),
+        "label": entry.get("label"),
+        "ae_title": str(entry.get("aeTitle") or ""),
+        "host": str(entry.get("host") or ""),
+        "port": int(entry.get("queryRetrievePort") or DICOM_STORAGE_PORT),
+        "storable": entry.get("storable") is True or str(entry.get("storable")).lower() == "true",
+        "queryable": entry.get("queryable") is True or str(entry.get("queryable")).lower() == "true",
+    }
+
+
+# --- end of enclave export routes ------------------------------------------------------------------------

@@ -277,6 +277,9 @@ def test_the_scan_runs_on_sessions_archived_since_the_last_nights_and_every_proj
     ]
     sampled = service_settings(render("xnat-deid-scan.service", {"compliance_deid_scan_sample": 20}))
     assert "--sample 20" in sampled["ExecStart"][0]
+    assert "--pixels" not in shlex.split(sampled["ExecStart"][0])
+    with_pixels = service_settings(render("xnat-deid-scan.service", {"compliance_deid_scan_pixels": True}))
+    assert "--pixels" in shlex.split(with_pixels["ExecStart"][0])
 
 
 def test_a_stale_report_from_an_earlier_run_does_not_pass_for_a_new_one(audit_host):

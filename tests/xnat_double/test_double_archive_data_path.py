@@ -66,6 +66,21 @@ def test_filing_builds_sessions_scans_and_dicom_resources_like_xnat(site):
         file_into_archive(site.state, SessionTarget("CARDIO01", "S01", "X"), study() + study())
 
 
+def test_a_secondary_capture_is_an_sc_scan_of_the_studys_session_whatever_its_modality(site):
+    """xnat-rest-tests TestDicomModalityAssignment: CT + Secondary Capture -> xnat:scScanData, CT session."""
+    uid = generate_uid()
+    [screen] = synthetic_series(uid, 900, 1, description="Exam Summary")
+    screen.SOPClassUID = screen.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    experiment = file_into_archive(
+        site.state, SessionTarget("CARDIO01", "S01", "S01_CT1"), [*synthetic_series(uid, 1, 1), screen]
+    )
+    assert experiment.xsi_type == "xnat:ctSessionData"
+    assert {scan_id: scan.xsi_type for scan_id, scan in experiment.scans.items()} == {
+        "1": "xnat:ctScanData",
+        "900": "xnat:scScanData",
+    }
+
+
 @pytest.mark.parametrize(
     ("code", "exists", "where", "status"),
     [(0, False, "prearchive", "READY"), (4, False, "archive", None), (4, True, "prearchive", "CONFLICT"),
