@@ -37,8 +37,8 @@ lint: setup  ## ruff, yamllint, ansible-lint (production), ansible-test sanity a
 	  -i inventories/local/ \
 	  --vault-password-file inventories/local/vault-password.TEST-ONLY --syntax-check
 
-pytest: setup-docker  ## The pytest suite (unit, module, playbook and CLI tests)
-	pytest
+pytest: setup-docker  ## The pytest suite (unit, module, playbook and CLI tests), on every core (at most 4)
+	pytest --numprocesses auto --maxprocesses 4
 
 molecule: setup-docker  ## Every molecule scenario (create, converge, idempotence, verify, destroy)
 	@for scenario in $(SCENARIOS); do \
