@@ -49,7 +49,12 @@ molecule: setup-docker  ## Every molecule scenario (create, converge, idempotenc
 rehearsal-check:  ## make demo twice (second run must change nothing), reports, teardown
 	scripts/rehearsal check
 
-test: lint pytest molecule rehearsal-check  ## Everything CI runs: set up, lint, pytest, molecule, rehearsal
+# pytest runs beside molecule: its servers take free ephemeral ports and private directories, while the
+# scenarios bind fixed host ports (sshd 2222, PostgreSQL 5432, Tomcat 8080, nginx 80/443, a double on
+# 18080) that only the rehearsal shares, so the rehearsal comes after both. Output is kept per target.
+test: lint  ## Everything CI runs: set up, lint, pytest beside molecule, rehearsal
+	$(MAKE) --jobs 2 --output-sync=target pytest molecule
+	$(MAKE) rehearsal-check
 
 demo:  ## Set up and run the whole job on a local rehearsal trust (again: no changes)
 	scripts/rehearsal up
