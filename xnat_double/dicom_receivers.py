@@ -57,6 +57,8 @@ archived). A study without a subject label waits in the prearchive.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import ipaddress
 import json
 import logging
@@ -64,6 +66,7 @@ import re
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +83,7 @@ from pydicom.uid import (
     RLELossless,
 )
 from pynetdicom import AE, AllStoragePresentationContexts, build_context, evt
+from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from compliance.dicomedit import DicomEditError, DicomEditRejectionError, apply_script, ast, load_script_text
@@ -205,20 +209,36 @@ class ScriptRefusalError(Exception):
 
 
 _script_lock = threading.Lock()
-_scripts: dict[tuple[str, str], ast.Script] = {}
+_scripts: OrderedDict[tuple[str, str], ast.Script] = OrderedDict()
+SCRIPTS_KEPT = 256  # the site and project scripts and the remapping scripts of the requests in flight
 
 
 def _parsed(text: str, source: str) -> ast.Script:
-    """Scripts parsed once per text (mapReferencedUIDs keeps its map per loaded script, as XNAT does)."""
+    """Scripts parsed once per text (mapReferencedUIDs keeps its map per loaded script, as XNAT does); the
+    least recently used goes when more are kept, never the site script every instance uses."""
     key = (source, text)
     with _script_lock:
         script = _scripts.get(key)
         if script is None:
             script = load_script_text(text, source=source)
-            if len(_scripts) > 64:
-                _scripts.clear()
             _scripts[key] = script
+            if len(_scripts) > SCRIPTS_KEPT:
+                _scripts.popitem(last=False)
+        else:
+            _scripts.move_to_end(key)
         return script
+
+
+def prepare_script(text: str, source: str) -> None:
+    """Parse a script before its first instance comes (a DQR request's remapping script, when the request is
+    queued), so that a C-STORE does not wait for the parser; one that does not parse is left for the
+    receiver to refuse, with its error, when the instance comes."""
+    with contextlib.suppress(DicomEditError):
+        _parsed(text, source)
+
+
+def remapping_source(request_id: int) -> str:
+    return f"remapping script of DQR request {request_id}"
 
 
 def run_script(text: str, source: str, dataset: Dataset, variables: dict[str, str]) -> None:
@@ -304,7 +324,7 @@ def store_instance(
             if receiver.get("customProcessing") and expected.remapping_script.strip():
                 run_script(
                     expected.remapping_script,
-                    f"remapping script of DQR request {expected.request_id}",
+                    remapping_source(expected.request_id),
                     dataset,
                     _variables(found, modality),
                 )
@@ -387,6 +407,23 @@ def _file(
 
 
 # --- listeners -----------------------------------------------------------------------------------------
+class _SupportedContexts(list[PresentationContext]):
+    """A listener's presentation contexts, copied for each association without validating every UID again.
+
+    pynetdicom's server deep-copies its contexts for every association it accepts; for a receiver's 171
+    contexts of 17 transfer syntaxes that is some 30 ms of CPU holding the GIL (pydicom checks each UID
+    against its pattern as it is rebuilt), paid for every C-MOVE a PACS sends here. UIDs are immutable
+    strings, so a copy of each context with a list of its own is what the deep copy makes."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[PresentationContext]:
+        copies = []
+        for context in self:
+            clone = copy.copy(context)
+            clone._transfer_syntax = list(context._transfer_syntax)  # the one mutable part
+            copies.append(clone)
+        return copies
+
+
 def _snapshot(receiver: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in receiver.items() if key not in IGNORED_FIELDS}
 
@@ -442,6 +479,7 @@ class _Listener:
             (evt.EVT_ABORTED, self._forget),
         ]
         self._server = ae.start_server((HOST, port), block=False, evt_handlers=handlers)
+        self._server.contexts = _SupportedContexts(self._server.contexts)
 
     @property
     def ae_titles(self) -> list[str]:
@@ -508,12 +546,16 @@ class _Listener:
         now = time.monotonic()
         with self._lock:
             studies = self._receiving.setdefault(ae_title, {})
-            for (title, uid), last in list(self._last_file.items()):
-                if now - last > idle_minutes * 60:
-                    del self._last_file[(title, uid)]
-                    receiving = self._receiving.get(title, {})
-                    for key in [key for key in receiving if key.split("|", 1)[0] == uid]:
-                        del receiving[key]
+            # _last_file is in order of the last file: only its oldest entries can have gone idle.
+            while self._last_file:
+                (title, uid), last = next(iter(self._last_file.items()))
+                if now - last <= idle_minutes * 60:
+                    break
+                del self._last_file[(title, uid)]
+                receiving = self._receiving.get(title, {})
+                for key in [key for key in receiving if key.split("|", 1)[0] == uid]:
+                    del receiving[key]
+            self._last_file.pop((ae_title, study_uid), None)
             self._last_file[(ae_title, study_uid)] = now
             return studies
 

@@ -71,6 +71,7 @@ from .common import (
     state,
     stop,
 )
+from .dicom_receivers import prepare_script, remapping_source
 from .dqr import DAYS
 from .dqr_query import (
     CLEAR_SIGNIFIER,
@@ -316,6 +317,11 @@ def import_from_pacs() -> Response:
     if not parse_bool(body.get("forceImport", False)) and any(scripts.values()):
         _validate_receiver(current, str(body.get("aeTitle") or ""), int(body.get("port") or 0))
     peer = peer_for(current, pacs)
+    try:
+        receiver = _receiver(current, str(body.get("aeTitle") or ""), int(body.get("port") or 0))
+    except (TypeError, ValueError):
+        receiver = None  # a bad port fails further on, as it did
+    receiver_remaps = bool(receiver and receiver.get("customProcessing"))
     created = []
     for study in studies:
         uid = str(study.get("studyInstanceUid") or "")
@@ -353,6 +359,8 @@ def import_from_pacs() -> Response:
                 for s in series
             ]
             created.append(dict(entry))
+        if receiver_remaps and entry["remappingScript"]:  # parsed now, not while the PACS waits for a C-STORE
+            prepare_script(entry["remappingScript"], remapping_source(entry["id"]))
     if created:
         _ensure_scheduler(current)
     return json_response(created)

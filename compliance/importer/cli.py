@@ -171,7 +171,13 @@ RUN_OPTIONS: tuple[tuple[str, str, Callable[[str], Any], str | None, str], ...] 
         None,
         "/import, archive and status calls sent at once within a cycle (default 4; 1 = one by one)",
     ),
-    ("--poll-interval", "poll_interval", _seconds, "S", "seconds between polls (default 5)"),
+    (
+        "--poll-interval",
+        "poll_interval",
+        _seconds,
+        "S",
+        "longest wait between polls (default 5; a quarter of it while requests are finishing)",
+    ),
     (
         "--stale-after",
         "stale_after",

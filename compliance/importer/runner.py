@@ -6,6 +6,13 @@ moved for ``stale_after``, archive received sessions from the prearchive by sess
 more rows, one study per ``/import`` call tagged ``requestId = <job>:<row>``, while fewer than
 ``max_in_flight`` are in flight. Every step is journalled before and after it happens.
 
+With ``submit_workers`` > 1, :meth:`ImportRun.run` does not wait for a batch's ``/import`` calls: each
+XNAT answers only after it has C-FINDed the study's series on the PACS, and a cycle that waited for them
+would neither poll nor fill the slots its received rows free meanwhile. The calls go on in the background
+(at most ``submit_workers`` at once) and every later cycle journals the answers that have come, in row
+order; only the main thread writes the journal. A row whose call is still out is ``submitting`` as
+before, so a crash then leaves exactly what a crash inside a synchronous call leaves.
+
 No duplicate, no loss: a row whose ``/import`` may have reached XNAT (journalled ``submitting`` with no
 result) is looked up in XNAT's queue and history by its tag before anything is sent again; a row is sent
 again only when XNAT has no request for it, or its request FAILED (at most ``max_attempts`` times).
@@ -17,7 +24,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -122,6 +129,11 @@ class ImportRun:
         self._rows = {row.row: row for row in plan.rows}
         self.states = replay(plan, journal.events)
         self._vanished: Counter[int] = Counter()
+        # /import calls still out (row -> its answer), while run() overlaps them with the next cycles.
+        self._submissions: dict[int, Future[list[PacsRequest]]] = {}
+        self._submit_pool: ThreadPoolExecutor | None = None
+        self._overlap = False
+        self._moved = False  # the last poll saw a request of this job change (received, failed, a status)
 
     # --- the job ------------------------------------------------------------------------------------
     def start(self, command: str) -> None:
@@ -146,26 +158,46 @@ class ImportRun:
     def run(self, progress: Progress | None = None) -> RunOutcome:
         progress = progress or _QuietProgress()
         stopped = "finished"
-        while True:
-            if self._cancel_requested():
-                self.cancel()
-                stopped = "cancelled"
-                break
-            cycle_started = time.monotonic()
-            self.cycle()
-            progress.update(self.counts())
-            if self._finished():
-                break
-            if self._only_stale_left():
-                stopped = "stale"
-                break
-            # Poll every poll_interval seconds: a cycle that took long (a batch sent) is not waited twice.
-            self._sleep(max(0.0, self.settings.poll_interval - (time.monotonic() - cycle_started)))
+        self._overlap = self.settings.submit_workers > 1
+        wait_for = self.settings.poll_interval
+        try:
+            while True:
+                if self._cancel_requested():
+                    self.cancel()
+                    stopped = "cancelled"
+                    break
+                cycle_started = time.monotonic()
+                self._moved = False
+                self.cycle()
+                progress.update(self.counts())
+                if self._finished():
+                    break
+                if self._only_stale_left():
+                    stopped = "stale"
+                    break
+                # A cycle that took long is not waited twice.
+                wait_for = self._next_wait(wait_for)
+                self._sleep(max(0.0, wait_for - (time.monotonic() - cycle_started)))
+        finally:
+            # Whatever ended the run, no /import call outlives it (a crash leaves those rows submitting).
+            self._overlap = False
+            self._close_submit_pool()
         counts = self.counts()
         self._journal.append("run_finished", stopped=stopped, counts=counts)
         return RunOutcome(stopped, counts)
 
+    def _next_wait(self, last: float) -> float:
+        """The time to the next poll: a quarter of ``poll_interval`` after a poll that saw requests move
+        (received, failed, a new status: while XNAT works through the queue more are about to finish, and a
+        row is only counted out of flight once a poll has seen it received), doubling back up to
+        ``poll_interval`` while polls see nothing change."""
+        shortest = self.settings.poll_interval / 4
+        if self._moved:
+            return shortest
+        return min(self.settings.poll_interval, max(2 * last, shortest))
+
     def cycle(self) -> None:
+        self._collect_submissions()  # answers that came back since the last cycle: polled in this one
         self._reconcile_submitting()
         self._poll()
         self._mark_stale()
@@ -185,7 +217,11 @@ class ImportRun:
 
     # --- finding what may have reached XNAT ---------------------------------------------------------
     def _reconcile_submitting(self) -> None:
-        uncertain = [state for state in self.states.values() if state.phase == SUBMITTING]
+        uncertain = [
+            state
+            for state in self.states.values()
+            if state.phase == SUBMITTING and state.row not in self._submissions  # an answer still to come
+        ]
         if not uncertain:
             return
         since = min(state.status_since or self._now() for state in uncertain) - CLOCK_SKEW
@@ -251,6 +287,8 @@ class ImportRun:
             return dict(zip(request_ids, pool.map(self._client.history_entry, request_ids), strict=True))
 
     def _observe(self, state: RowState, entry: PacsRequest) -> None:
+        if entry.status != state.server_status or entry.status in ("RECEIVED", "FAILED"):
+            self._moved = True
         if entry.status == "RECEIVED":
             self._event(state, "received", request_id=entry.id)
         elif entry.status == "FAILED":
@@ -289,6 +327,7 @@ class ImportRun:
 
     def resubmit_stale(self) -> None:
         """Stop waiting on stale requests (resume --resubmit-stale): cancel those still queued, send again."""
+        self._collect_submissions(block=True)
         stale = [state for state in self.states.values() if state.phase in AT_XNAT and state.stale]
         queued = {entry.id for entry in self._client.queued()}
         self._cancel_ids([state.request_id for state in stale if state.request_id in queued])
@@ -390,23 +429,43 @@ class ImportRun:
 
     # --- submitting ---------------------------------------------------------------------------------
     def _submit_more(self) -> None:
+        self._collect_submissions()
         free = self.settings.max_in_flight - sum(
             1 for state in self.states.values() if state.phase in IN_FLIGHT
         )
         due = self._due()[: max(0, free)]
-        if self.settings.submit_workers <= 1 or len(due) <= 1:
+        if self.settings.submit_workers <= 1 or (len(due) <= 1 and not self._overlap):
             for state in due:
                 self._submit(state)
             return
         for state in due:  # every row of the batch journalled before any /import leaves
             self._begin_submit(state)
-        with ThreadPoolExecutor(max_workers=min(self.settings.submit_workers, len(due))) as pool:
-            sent = [
-                (state, pool.submit(self._client.submit, self.import_request(self._rows[state.row])))
-                for state in due
-            ]
-        for state, future in sent:  # the answers journalled in row order
-            self._finish_submit(state, future.result)
+        pool = self._submit_pool or ThreadPoolExecutor(
+            max_workers=self.settings.submit_workers, thread_name_prefix="import-submit"
+        )
+        self._submit_pool = pool
+        for state in due:
+            request = self.import_request(self._rows[state.row])
+            self._submissions[state.row] = pool.submit(self._client.submit, request)
+        if not self._overlap:  # a cycle on its own (not within run()) ends with its answers journalled
+            self._collect_submissions(block=True)
+
+    def _collect_submissions(self, *, block: bool = False) -> None:
+        """Journal the answers of the /import calls that have come back (all of them with ``block``), in
+        row order."""
+        if block and self._submissions:
+            wait(list(self._submissions.values()))
+        for row in sorted(row for row, future in self._submissions.items() if future.done()):
+            future = self._submissions.pop(row)
+            self._finish_submit(self.states[row], future.result)
+
+    def _close_submit_pool(self) -> None:
+        """Wait for the calls still out and stop the workers; answers not yet journalled stay unjournalled:
+        their rows are ``submitting`` and get looked up in XNAT before anything is sent again."""
+        pool, self._submit_pool = self._submit_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        self._submissions.clear()
 
     def _due(self) -> list[RowState]:
         """Retries whose wait is over first, then new rows, in CSV order."""
@@ -483,6 +542,7 @@ class ImportRun:
 
     def cancel(self) -> dict[str, list[int]]:
         """Cancel this job's queued requests and its unsent rows; what XNAT is already retrieving goes on."""
+        self._collect_submissions(block=True)
         self._reconcile_submitting()
         queued = {entry.id for entry in self._client.queued()}
         live = [state for state in self.states.values() if state.phase in AT_XNAT]

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from fake_dqr import FakeDqr, study
-from import_helpers import engine, make_plan, run_args
+from import_helpers import FAST, engine, make_plan, run_args
 
 from compliance.cli import main
 from compliance.importer.journal import journal_path, read_events
 from compliance.importer.planfile import load_plan
+from compliance.importer.runner import RunSettings
 
 ROOT = Path(__file__).resolve().parents[3]
 BOUNDARIES = (
@@ -45,8 +46,11 @@ class CrashAt:
             raise SimulatedCrash(f"{step} #{self.occurrence} (row {row})")
 
 
-def crash_during_run(fake: FakeDqr, plan_path: Path, step: str, occurrence: int) -> None:
-    with pytest.raises(SimulatedCrash), engine(fake, plan_path, boundary=CrashAt(step, occurrence)) as run:
+def crash_during_run(
+    fake: FakeDqr, plan_path: Path, step: str, occurrence: int, settings: RunSettings = FAST
+) -> None:
+    crash = CrashAt(step, occurrence)
+    with pytest.raises(SimulatedCrash), engine(fake, plan_path, settings, boundary=crash) as run:
         run.start("import run")
         run.run()
 
@@ -58,14 +62,17 @@ def assert_each_study_imported_and_archived_once(fake: FakeDqr, plan_path: Path)
     assert fake.prearchive == [], "nothing left behind in the prearchive"
 
 
+@pytest.mark.parametrize("workers", [1, 4], ids=["step-by-step", "overlapped-submits"])
 @pytest.mark.parametrize("occurrence", [1, 3])
 @pytest.mark.parametrize("step", BOUNDARIES)
-def test_a_crash_at_any_step_boundary_loses_and_repeats_nothing(
-    step, occurrence, fake_dqr, key_file, tmp_path
+def test_a_crash_at_any_step_boundary_loses_and_repeats_nothing(  # noqa: PLR0917 (fixtures)
+    step, occurrence, workers, fake_dqr, key_file, tmp_path
 ):
     fake_dqr.add(*(study(number) for number in STUDIES))
     plan_path = make_plan(fake_dqr, tmp_path, key_file, STUDIES)
-    crash_during_run(fake_dqr, plan_path, step, occurrence)
+    crash_during_run(
+        fake_dqr, plan_path, step, occurrence, RunSettings(**{**FAST.__dict__, "submit_workers": workers})
+    )
     assert main(run_args("resume", plan_path)) == 0
     assert_each_study_imported_and_archived_once(fake_dqr, plan_path)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 from fake_dqr import PROJECT, study
 from import_helpers import FAST, engine, make_plan, run_args
@@ -64,6 +65,57 @@ def test_batches_never_exceed_the_limit(fake_dqr, key_file, tmp_path):
             most = max(most, sum(1 for state in states.values() if state.phase in IN_FLIGHT))
     assert most == 4, "nor in the journal's own count"
     assert len(fake_dqr.archives_by_label) == 25
+
+
+def test_a_run_polls_while_its_import_calls_are_out(fake_dqr, key_file, tmp_path):
+    """With submit workers, run() does not wait for a batch's /import answers: the next cycles poll XNAT,
+    and each answer is journalled when it has come (in row order), never more than the limit at XNAT."""
+    fake_dqr.add(*(study(number) for number in range(1, 9)))
+    plan_path = make_plan(fake_dqr, tmp_path, key_file, range(1, 9))
+    real_import = fake_dqr.app.view_functions["import_"]
+    release = threading.Event()
+    polled_while_out = []
+    calls = iter(range(1000))
+
+    def slow_import():
+        if next(calls) == 0:  # the first /import answers only once XNAT was polled meanwhile
+            polled_while_out.append(release.wait(10))
+        return real_import()
+
+    real_queue = fake_dqr.app.view_functions["queue"]
+
+    def queue_then_release():
+        release.set()
+        return real_queue()
+
+    fake_dqr.app.view_functions["import_"] = slow_import
+    fake_dqr.app.view_functions["queue"] = queue_then_release
+    settings = RunSettings(**{**FAST.__dict__, "submit_workers": 4})
+    with engine(fake_dqr, plan_path, settings) as run:
+        run.start("import run")
+        outcome = run.run()
+    assert outcome.stopped == "finished"
+    assert polled_while_out == [True], "XNAT was polled while an /import call was out"
+    assert set(fake_dqr.imports_by_study.values()) == {1} and len(fake_dqr.imports_by_study) == 8
+    assert fake_dqr.max_in_flight[load_plan(plan_path).job] <= FAST.max_in_flight
+    events = read_events(journal_path(plan_path))
+    submitting = [event["row"] for event in events if event["event"] == "submitting"]
+    assert sorted(submitting) == list(range(2, 10)), "each row sent once"
+    assert {row: state.phase for row, state in run.states.items()} == dict.fromkeys(range(2, 10), "archived")
+
+
+def test_polls_come_sooner_while_requests_finish_and_back_off_when_nothing_moves(
+    fake_dqr, key_file, tmp_path
+):
+    fake_dqr.add(study(1))
+    plan_path = make_plan(fake_dqr, tmp_path, key_file, [1])
+    with engine(fake_dqr, plan_path, RunSettings(**{**FAST.__dict__, "poll_interval": 4.0})) as run:
+        run._moved = True  # a poll saw a request received, failed or change status
+        assert run._next_wait(4.0) == 1.0, "a quarter of --poll-interval"
+        run._moved = False
+        assert [run._next_wait(wait) for wait in (1.0, 2.0, 4.0)] == [2.0, 4.0, 4.0], (
+            "back to --poll-interval"
+        )
 
 
 def test_failed_requests_are_retried_a_bounded_number_of_times(fake_dqr, key_file, tmp_path, capsys):
