@@ -24,15 +24,18 @@ from typing import Any
 from compliance.exit_codes import ExitCode, report_error
 from compliance.export.destination import Destination
 from compliance.export.errors import ExportError
-from compliance.export.progress import progress_for
 from compliance.export.report import session_document, write_session_reports, write_summary
 from compliance.export.runner import DRY_RUN, ERROR, ExportRun, SessionOutcome, Settings, counts_of
 from compliance.export.xnat_io import ExportXnat, PacsEntry, SessionRef
 from compliance.pixels.gate import marker_from_keywords
+from compliance.progress import Style, progress_for
 from compliance.reports import ReportWriteError, to_json_text
 from compliance.xnat.session import XnatReadError, connect, disconnect, find_credentials
 
 PROGRAM = "enclave export"
+PROGRESS = Style(
+    prefix=PROGRAM, label="export", started="{total} sessions to export", step="[{done}/{total}] {line}"
+)
 MAX_AE_TITLE = 16
 
 
@@ -137,7 +140,7 @@ def _export(args: argparse.Namespace, xnat: ExportXnat) -> int:
         resend=args.resend,
         dry_run=args.dry_run,
     )
-    with progress_for() as progress:
+    with progress_for(PROGRESS) as progress:
         outcomes = ExportRun(xnat, pacs, destination, settings, progress).run(sessions, marker)
     documents = [
         session_document(

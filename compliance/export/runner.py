@@ -19,10 +19,10 @@ from typing import Any
 
 from compliance.export.destination import Destination, series_counts
 from compliance.export.errors import ExportError
-from compliance.export.progress import Progress
 from compliance.export.selection import SEND, ScanChoice, SessionPlan, plan_session
 from compliance.export.xnat_io import ExportXnat, PacsEntry, SessionRef
 from compliance.pixels.gate import ReleaseMarker
+from compliance.progress import Progress
 
 CONFIRMED, INCOMPLETE, ERROR, NOTHING_SENT, DRY_RUN = (
     "confirmed",
@@ -200,8 +200,8 @@ class ExportRun:
         outcome.finished_at = utc_now()
         confirmed = sum(r.after or 0 for r in outcome.scans if r.choice.decision == SEND)
         expected = sum(r.choice.expected or 0 for r in outcome.scans if r.choice.decision == SEND)
-        self.progress.session_done(
-            f"session {outcome.label}: {outcome.status} ({confirmed}/{expected} instances at "
+        self.progress.advance(
+            line=f"session {outcome.label}: {outcome.status} ({confirmed}/{expected} instances at "
             f"{self.destination.ae_title}; scans not sent: {len(outcome.plan.not_sent)})"
         )
         return outcome

@@ -21,10 +21,11 @@ from compliance.exit_codes import ExitCode, report_error
 from compliance.fetch.client import FetchClient, check_resource
 from compliance.fetch.errors import FetchError
 from compliance.fetch.fetcher import FetchResult
-from compliance.fetch.progress import human, progress_for
+from compliance.progress import Style, human, progress_for
 from compliance.reports import to_json_text
 
 PROGRAM = "enclave fetch"
+PROGRESS = Style(prefix=PROGRAM, label="fetch", unit="bytes", replace=True)  # a bar per session
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +74,7 @@ def run_fetch(args: argparse.Namespace) -> int:
         return report_error(PROGRAM, error)
     results: list[FetchResult] = []
     try:
-        with progress_for() as progress:
+        with progress_for(PROGRESS) as progress:
             for accession in args.accession or []:
                 results.append(
                     client.fetch(args.project, args.resource, accession_number=accession, progress=progress)

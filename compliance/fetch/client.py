@@ -26,11 +26,11 @@ from typing import Any
 
 from compliance.fetch.errors import FetchError, redact_accession
 from compliance.fetch.fetcher import FetchResult, SessionFetch
-from compliance.fetch.progress import Progress
 from compliance.fetch.resolve import find_by_accession, find_by_label
 from compliance.fetch.xnat_io import Reader
 from compliance.importer.labels import KEY_ENV, KEY_FILE_ENV, PseudonymKey, PseudonymKeyError, load_key
 from compliance.importer.redact import Redactor
+from compliance.progress import Progress
 from compliance.xnat.session import XnatReadError, connect, disconnect, find_credentials
 
 LOGGER = logging.getLogger("compliance.fetch")

@@ -32,10 +32,10 @@ from compliance.fetch.archive import (
 )
 from compliance.fetch.errors import FetchError, UnsafeArchiveError, VerificationError
 from compliance.fetch.manifest import Manifest
-from compliance.fetch.progress import Progress, human
 from compliance.fetch.resolve import FoundSession
 from compliance.fetch.xnat_io import Reader
 from compliance.pixels.gate import ReleaseMarker, marker_from_keywords, release_decisions
+from compliance.progress import Progress, human
 from compliance.xnat import routes
 
 STAGING_NAME = ".enclave-fetch"
@@ -120,7 +120,7 @@ class SessionFetch:
         for item in work:
             item.missing = [f for f in item.files if not manifest.is_verified(f, self._placer().target(f))]
         total = sum(f.size for item in work for f in item.missing)
-        self.progress.start(self.session.label, total)
+        self.progress.start(total, self.session.label)
         try:
             self._download(work, manifest, result)
         finally:

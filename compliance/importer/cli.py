@@ -46,11 +46,11 @@ from compliance.importer.planfile import (
     write_plan,
 )
 from compliance.importer.planner import PlanningError, PlanRequest, build_plan
-from compliance.importer.progress import progress_for
 from compliance.importer.redact import Redactor
 from compliance.importer.reports import plan_text as plan_summary_text
 from compliance.importer.reports import (
     run_document,
+    run_progress,
     run_text,
     status_rows,
     status_text,
@@ -298,7 +298,7 @@ def run_import(args: argparse.Namespace) -> int:
                 engine.start(program.removeprefix("enclave "))
                 if settings.resubmit_stale:
                     engine.resubmit_stale()
-                with progress_for(len(plan.ready_rows)) as progress:
+                with run_progress(len(plan.ready_rows)) as progress:
                     outcome = engine.run(progress)
             finally:
                 paths = _write_report(args, plan, engine, identifiers)

@@ -10,16 +10,17 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from compliance.importer.files import write_private
 from compliance.importer.journal import parse_timestamp, timestamp
 from compliance.importer.planfile import REIDENTIFICATION_COLUMNS, Identifiers, Plan, PlanRow
-from compliance.importer.rowstate import RowState
+from compliance.importer.rowstate import ARCHIVED, CANCELLED, FAILED, IN_FLIGHT, MISSING, RowState
+from compliance.progress import Progress, Style, progress_for
 from compliance.reports import render_html, report_metadata, text_table, to_json_text
 
 PLAN_COLUMNS = (
@@ -307,6 +308,36 @@ def status_text(plan: Plan, rows: list[dict[str, Any]]) -> str:
         list(STATUS_COLUMNS), [[str(row[column]) for column in STATUS_COLUMNS] for row in rows]
     )
     return "\n".join([header, "", *table]) + "\n"
+
+
+# --- a run's progress on stderr ----------------------------------------------------------------------
+def run_tally(counts: Mapping[str, int]) -> tuple[int, str]:
+    """Rows done, and the summary: archived and in flight, then whatever else there is."""
+    done = sum(counts.get(phase, 0) for phase in (ARCHIVED, FAILED, MISSING, CANCELLED))
+    in_flight = sum(counts.get(phase, 0) for phase in IN_FLIGHT)
+    parts = [f"{counts.get(ARCHIVED, 0)} archived", f"{in_flight} in flight"]
+    parts += [
+        f"{counts[name]} {name}"
+        for name in ("received", FAILED, MISSING, CANCELLED, "stale")
+        if counts.get(name)
+    ]
+    return done, ", ".join(parts)
+
+
+# A line when a row finishes; when only the in-flight numbers move, at most one every 30 seconds.
+RUN_PROGRESS = Style(
+    prefix="enclave import",
+    label="import",
+    step="{done}/{total} done ({summary})",
+    tally=run_tally,
+    quiet_for=30.0,
+)
+
+
+def run_progress(total: int, stream: IO[str] | None = None) -> Progress:
+    progress = progress_for(RUN_PROGRESS, stream)
+    progress.start(total)
+    return progress
 
 
 # --- helpers -----------------------------------------------------------------------------------------

@@ -20,13 +20,13 @@ import argparse
 import getpass
 import socket
 import sys
-import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from compliance.access.accesslist import AccessListError, load_access_list
 from compliance.exit_codes import ExitCode, report_error
+from compliance.progress import Style, progress_for
 from compliance.projects.close import Inventory, close_project, read_inventory
 from compliance.projects.record import RecordError, build_record, verify_record, write_record
 from compliance.projects.xnat_io import CloseClient, XnatWriteError
@@ -36,6 +36,10 @@ from compliance.xnat.session import XnatReadError, connect, disconnect, find_cre
 
 DEFAULT_REPORTS_DIR = Path("/var/lib/xnat-enclave/reports/projects")  # beside .../reports/access (role)
 PROGRAM = "enclave project close"
+# A line when a phase starts and ends, and every tenth of the way.
+PROGRESS = Style(
+    prefix=PROGRAM, started="{description} 0/{total}", step="{description} {done}/{total}", tenths=True
+)
 
 
 def _xnat_url(text: str) -> str:
@@ -96,67 +100,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     check.set_defaults(func=run_verify)
 
 
-# --- progress ---------------------------------------------------------------------------------------
-class PlainProgress:
-    """A line when a phase starts and ends, and every tenth of the way, for logs and schedulers."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-        self._last: tuple[str, int] = ("", -1)
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        step = max(1, total // 10)
-        with self._lock:
-            if (phase, done) == self._last or not (done in (0, total) or done % step == 0):
-                return
-            self._last = (phase, done)
-            print(f"{PROGRAM}: {phase} {done}/{total}", file=self._stream, flush=True)
-
-    def close(self) -> None:
-        return None
-
-
-class BarProgress:
-    def __init__(self, stream: TextIO) -> None:
-        from rich.console import Console  # noqa: PLC0415 - only a terminal needs rich
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
-
-        self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(file=stream),
-        )
-        self._tasks: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self._bar.start()
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        with self._lock:
-            if phase not in self._tasks:
-                self._tasks[phase] = self._bar.add_task(phase, total=total)
-            self._bar.update(self._tasks[phase], completed=done, total=total)
-
-    def close(self) -> None:
-        self._bar.stop()
-
-
-class NoProgress:
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
-
-
-def make_progress(choice: str, stream: TextIO) -> PlainProgress | BarProgress | NoProgress:
-    if choice == "auto":
-        choice = "bar" if stream.isatty() else "plain"
-    return {"bar": BarProgress, "plain": PlainProgress}.get(choice, lambda _s: NoProgress())(stream)
-
-
 # --- close ------------------------------------------------------------------------------------------
 def _now() -> str:
     return datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -194,28 +137,29 @@ def run_close(args: argparse.Namespace) -> int:  # noqa: PLR0911 - each refusal 
         session = connect(args.xnat, credentials, verify=args.ca_bundle or True)
     except XnatReadError as error:
         return _error(f"{error}; nothing was done")
-    progress = make_progress(args.progress, sys.stderr)
     client = CloseClient(session, args.xnat)
     try:
-        if client.get(routes.PROJECT, project=args.project) is None:
-            return _error(f"XNAT at {args.xnat} has no project {args.project} (or the account cannot see it)")
-        inventory = read_inventory(client, args.project, args.workers, progress)
+        with progress_for(PROGRESS, sys.stderr, args.progress) as progress:
+            if client.get(routes.PROJECT, project=args.project) is None:
+                return _error(
+                    f"XNAT at {args.xnat} has no project {args.project} (or the account cannot see it)"
+                )
+            inventory = read_inventory(client, args.project, args.workers, progress)
+            if not args.dry_run:
+                outcome = close_project(
+                    client,
+                    inventory,
+                    operator=credentials.user,
+                    workers=args.workers,
+                    progress=progress,
+                    cache_dir=args.cache_dir,
+                )
         if args.dry_run:
-            progress.close()
             sys.stdout.write(plan_text(inventory, basis, client))
             return ExitCode.CLEAN
-        outcome = close_project(
-            client,
-            inventory,
-            operator=credentials.user,
-            workers=args.workers,
-            progress=progress,
-            cache_dir=args.cache_dir,
-        )
     except XnatWriteError as error:
         return _error(f"{error} (the close stopped; run it again to finish: it picks up what is left)")
     finally:
-        progress.close()
         disconnect(session, args.xnat)
     document = build_record(
         project=args.project,

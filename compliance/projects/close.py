@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compliance.progress import Progress
 from compliance.projects.xnat_io import CloseClient, ForbiddenError, XnatWriteError
 from compliance.xnat import routes
 
@@ -141,9 +142,6 @@ class Outcome:
         }
 
 
-Progress = Callable[[str, int, int], None]  # (phase, done, total)
-
-
 def _int(value: Any) -> int:
     try:
         return int(value or 0)
@@ -158,13 +156,12 @@ def _is_true(value: Any) -> bool:
 def _parallel(
     items: list[Any], work: Callable[[Any], None], workers: int, phase: str, progress: Progress
 ) -> None:
-    total = len(items)
-    progress(phase, 0, total)
+    progress.start(len(items), phase)
     if not items:
         return
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for done, _ in enumerate(pool.map(work, items), start=1):
-            progress(phase, done, total)
+        for _ in pool.map(work, items):
+            progress.advance()
 
 
 # --- 1. read --------------------------------------------------------------------------------------

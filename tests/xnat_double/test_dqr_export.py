@@ -9,7 +9,6 @@ fault switches that make an export lose instances.
 from __future__ import annotations
 
 import urllib.error
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,19 +21,6 @@ from xnat_double.archive_synthetic import synthetic_instance, synthetic_series
 from xnat_double.dicom_node import DicomNode, pick_port
 
 STUDY = "1.2.826.0.1.3680043.8.498.660001"
-NODE_AE = "AIEVAL"
-
-
-@pytest.fixture(scope="module")
-def _node() -> Iterator[DicomNode]:
-    with DicomNode(NODE_AE, pick_port()) as started:
-        yield started
-
-
-@pytest.fixture
-def node(_node: DicomNode) -> DicomNode:
-    _node.clear()
-    return _node
 
 
 @pytest.fixture
@@ -56,9 +42,13 @@ def archived(site: Any) -> Any:
     return site
 
 
-def add_pacs(admin: Any, port: int, *, storable: bool = True, label: str = "AI node") -> int:
-    body = {"aeTitle": NODE_AE, "host": "127.0.0.1", "queryRetrievePort": port, "storable": storable}
-    created = admin("POST", "/xapi/pacs", json={**body, "label": label, "queryable": False})
+def add_pacs(
+    admin: Any, node: DicomNode, *, port: int | None = None, storable: bool = True, label: str = "AI node"
+) -> int:
+    """A PACS entry for ``node``'s AE, at its port or at ``port``."""
+    entry = {"aeTitle": node.ae_title, "host": "127.0.0.1", "queryRetrievePort": port or node.port}
+    entry |= {"label": label, "storable": storable, "queryable": False}
+    created = admin("POST", "/xapi/pacs", json=entry)
     assert created.status_code == 200, created.text
     return created.json()["id"]
 
@@ -69,7 +59,7 @@ def export(client: Any, **query: Any) -> Any:
 
 # --- validations -----------------------------------------------------------------------------------------
 def test_export_validations_follow_dicom_query_retrieve_api(archived, admin, as_user, node):
-    pacs = add_pacs(admin, node.port)
+    pacs = add_pacs(admin, node)
     session = archived.experiment_id
     assert export(admin, session=session, scansToExport="1").status_code == 400  # no pacsId
     assert export(admin, pacsId=pacs, scansToExport="1").status_code == 400  # no session
@@ -90,11 +80,11 @@ def test_export_validations_follow_dicom_query_retrieve_api(archived, admin, as_
 
 
 def test_a_pacs_that_is_not_storable_or_not_reachable_is_refused(archived, admin, node):
-    closed = add_pacs(admin, node.port, storable=False, label="not storable")
+    closed = add_pacs(admin, node, storable=False, label="not storable")
     refused = export(admin, pacsId=closed, session=archived.experiment_id, scansToExport="1")
     assert refused.status_code == 409 and "does not permit" in refused.text  # PacsNotStorableException
     archived.seed({"double": {"echo_timeout": 1}})
-    gone = add_pacs(admin, pick_port(), label="down")  # nothing listens there: the C-ECHO fails
+    gone = add_pacs(admin, node, port=pick_port(), label="down")  # nothing listens there: the C-ECHO fails
     unavailable = export(admin, pacsId=gone, session=archived.experiment_id, scansToExport="1")
     assert unavailable.status_code == 503 and "not currently available" in unavailable.text
     assert dqr_export.workflows(archived.state) == []
@@ -105,7 +95,7 @@ def test_export_answers_at_once_and_sends_the_named_scans_over_one_association(
     archived, admin, as_user, node
 ):
     admin("POST", "/xapi/dqr/settings", json={"dqrCallingAe": "XNAT_EXPORT"})
-    pacs = add_pacs(admin, node.port)
+    pacs = add_pacs(admin, node)
     answer = export(as_user("dqruser"), pacsId=pacs, session=archived.experiment_id, scansToExport=["1", "2"])
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -131,7 +121,7 @@ def test_only_the_first_dicom_format_resource_is_sent_and_unknown_scans_are_skip
         cleaned = add_resource(current.archive, scan, "DICOM_CLEANED", format="DICOM", content="RAW")
         extra = synthetic_instance(STUDY, str(scan.uid), 2, 9)
         write_file(current, cleaned, "cleaned.dcm", encode(extra), format="DICOM")
-    pacs = add_pacs(admin, node.port)
+    pacs = add_pacs(admin, node)
     answer = export(admin, pacsId=pacs, session=archived.experiment_id, scansToExport="2,77")  # a comma list
     assert answer.status_code == 200 and answer.json()["scans"] == ["2", "77"]
     dqr_export.wait_idle(current)
@@ -149,7 +139,7 @@ def test_only_the_first_dicom_format_resource_is_sent_and_unknown_scans_are_skip
 def test_fault_switches_lose_instances(archived, admin, node, case):
     faults, arrived, status = case
     archived.seed({"double": {"dqr_export_faults": faults}})
-    pacs = add_pacs(admin, node.port)
+    pacs = add_pacs(admin, node)
     assert (
         export(admin, pacsId=pacs, session=archived.experiment_id, scansToExport=["1", "2"]).status_code
         == 200
@@ -164,7 +154,7 @@ def test_fault_switches_lose_instances(archived, admin, node, case):
 def test_drop_instances_by_sop_instance_uid_and_unknown_switches(archived, admin, node):
     lost = str(archived.series[1].SOPInstanceUID)
     archived.seed({"double": {"dqr_export_faults": {"drop_instances": [lost]}}})
-    pacs = add_pacs(admin, node.port)
+    pacs = add_pacs(admin, node)
     export(admin, pacsId=pacs, session=archived.experiment_id, scansToExport="1")
     dqr_export.wait_idle(archived.state)
     assert lost not in node.instance_uids() and len(node.instance_uids()) == 2

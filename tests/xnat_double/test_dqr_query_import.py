@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -32,6 +31,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     Verification,
 )
 
+from tests.orthanc_pacs import Orthanc, orthanc_pacs
 from xnat_double import dqr_requests
 from xnat_double.archive_synthetic import synthetic_series
 
@@ -644,37 +644,10 @@ def receiver_port() -> int:
 
 
 @pytest.fixture
-def orthanc(tmp_path: Path, destination: Destination, receiver_port: int) -> Iterator[dict[str, Any]]:
-    script = ROOT / "scripts" / "orthanc-pacs"
-    if os.geteuid() != 0 or not shutil.which("Orthanc") or not shutil.which("socat"):
-        pytest.skip("Orthanc needs root (network namespace), Debian's orthanc and socat; not available here")
-    dicom_port, http_port = free_port(), free_port()
-    directory = tmp_path / "orthanc"
-    command = [
-        str(script),
-        "start",
-        "--aet",
-        "ORTHANCPACS",
-        "--dicom-port",
-        str(dicom_port),
-        "--http-port",
-        str(http_port),
-        "--dir",
-        str(directory),
-        "--move-destination",
-        f"{RECEIVER_AE}={destination.port}",
-        "--move-destination",
-        f"DOUBLE={receiver_port}",
-    ]
-    started = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    if started.returncode != 0:
-        pytest.skip(f"Orthanc could not start here: {started.stderr.strip()[-400:]}")
-    try:
-        yield {"port": dicom_port, "ae": "ORTHANCPACS", "dir": directory}
-    finally:
-        subprocess.run(
-            [str(script), "stop", "--dir", str(directory)], capture_output=True, timeout=60, check=False
-        )
+def orthanc(tmp_path: Path, destination: Destination, receiver_port: int) -> Iterator[Orthanc]:
+    moves = {RECEIVER_AE: destination.port, "DOUBLE": receiver_port}
+    with orthanc_pacs(tmp_path / "orthanc", "ORTHANCPACS", moves) as started:
+        yield started
 
 
 def test_query_and_import_against_orthanc(site, admin, as_user, orthanc, destination):
@@ -683,9 +656,9 @@ def test_query_and_import_against_orthanc(site, admin, as_user, orthanc, destina
             str(ROOT / ".venv" / "bin" / "python"),
             str(ROOT / "scripts" / "seed-pacs"),
             "--port",
-            str(orthanc["port"]),
+            str(orthanc.port),
             "--called-ae",
-            orthanc["ae"],
+            orthanc.ae,
         ],
         capture_output=True,
         text=True,
@@ -705,9 +678,9 @@ def test_query_and_import_against_orthanc(site, admin, as_user, orthanc, destina
         "POST",
         "/xapi/pacs",
         json={
-            "aeTitle": orthanc["ae"],
+            "aeTitle": orthanc.ae,
             "host": "127.0.0.1",
-            "queryRetrievePort": orthanc["port"],
+            "queryRetrievePort": orthanc.port,
             "label": "ORTHANC",
         },
     )
@@ -847,9 +820,9 @@ def test_orthanc_to_the_doubles_receiver_excluding_the_dose_report(
             str(ROOT / ".venv" / "bin" / "python"),
             str(ROOT / "scripts" / "seed-pacs"),
             "--port",
-            str(orthanc["port"]),
+            str(orthanc.port),
             "--called-ae",
-            orthanc["ae"],
+            orthanc.ae,
         ],
         capture_output=True,
         text=True,
@@ -883,7 +856,7 @@ def test_orthanc_to_the_doubles_receiver_excluding_the_dose_report(
     pacs = admin(
         "POST",
         "/xapi/pacs",
-        json={"aeTitle": orthanc["ae"], "host": "127.0.0.1", "queryRetrievePort": orthanc["port"]},
+        json={"aeTitle": orthanc.ae, "host": "127.0.0.1", "queryRetrievePort": orthanc.port},
     ).json()
     client = as_user("dqruser")
     [found] = client(

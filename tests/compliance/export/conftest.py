@@ -1,29 +1,15 @@
-"""Fixtures of the export tests: the XNAT double with two archived sessions of real DICOM full of PHI, a
-storable PACS entry for the evaluation node, and the node itself (a pynetdicom Storage + Find SCP on
-127.0.0.1, port in 22000-22999; the Orthanc test starts its own)."""
+"""Fixtures of the export tests: the XNAT double with two archived sessions of real DICOM full of PHI and a
+storable PACS entry for the evaluation node (``node``, tests/conftest.py; the Orthanc test starts its own)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from export_helpers import NODE_AE, PROJECT, add_pacs, study
+from export_helpers import PROJECT, add_pacs, study
 
 from xnat_double.archive_ingest import SessionTarget, file_into_archive
-from xnat_double.dicom_node import DicomNode, pick_port
-
-
-@pytest.fixture(scope="module")
-def _node() -> Iterator[DicomNode]:
-    with DicomNode(NODE_AE, pick_port()) as started:
-        yield started
-
-
-@pytest.fixture
-def node(_node: DicomNode) -> DicomNode:
-    _node.clear()
-    return _node
+from xnat_double.dicom_node import DicomNode
 
 
 @pytest.fixture
@@ -39,7 +25,7 @@ def exporting(xnat_double: Any, node: DicomNode, monkeypatch: pytest.MonkeyPatch
     xnat_double.studies = {"S01_CT1": study(1), "S02_CT1": study(2, dose=True)}
     for label, datasets in xnat_double.studies.items():
         file_into_archive(xnat_double.state, SessionTarget(PROJECT, label.split("_")[0], label), datasets)
-    xnat_double.pacs_id = add_pacs(xnat_double.url, node.port)
+    xnat_double.pacs_id = add_pacs(xnat_double.url, node.port, ae=node.ae_title)
     xnat_double.clear_requests()
     monkeypatch.setenv("XNAT_USER", "admin")
     monkeypatch.setenv("XNAT_PASS", "admin")

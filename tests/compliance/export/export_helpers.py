@@ -8,7 +8,6 @@ from pydicom.dataset import Dataset
 from xnat_double.archive_synthetic import synthetic_series
 
 PROJECT = "CARDIO01"
-NODE_AE = "AIEVAL"
 PACS_LABEL = "AI evaluation node"
 PATIENT_NAME = "PHISURNAME^PHIFIRST"
 PATIENT_ID = "PHIID0042"
@@ -30,9 +29,7 @@ def study(number: int, *, dose: bool = False) -> list[Dataset]:
     return series
 
 
-def add_pacs(
-    url: str, port: int, *, label: str = PACS_LABEL, ae: str = NODE_AE, storable: bool = True
-) -> int:
+def add_pacs(url: str, port: int, *, ae: str, label: str = PACS_LABEL, storable: bool = True) -> int:
     body = {"aeTitle": ae, "host": "127.0.0.1", "queryRetrievePort": port, "label": label}
     response = requests.post(
         f"{url}/xapi/pacs",

@@ -10,11 +10,11 @@ import pytest
 
 from compliance.export import runner
 from compliance.export.destination import Destination
-from compliance.export.progress import Progress
 from compliance.export.runner import ExportRun, Settings
 from compliance.export.selection import HELD, SEND, SKIPPED, choose
 from compliance.export.xnat_io import PacsEntry, ScanResource, ScanRow, SessionRef
 from compliance.pixels.gate import ReleaseMarker
+from compliance.progress import Progress
 from compliance.xnat import routes
 
 CLEANING = ReleaseMarker(pixel_cleaning=True)

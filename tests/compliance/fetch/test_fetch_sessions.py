@@ -21,7 +21,6 @@ from fetch_helpers import (
 
 from compliance.cli import main
 from compliance.fetch import FetchError, get_by_accession_number
-from compliance.fetch.progress import BarProgress, PlainProgress, progress_for
 from xnat_double.archive_model import add_resource, write_file
 
 
@@ -154,30 +153,6 @@ def test_missing_credentials_are_an_error(archive, tmp_path, monkeypatch, capsys
     monkeypatch.delenv("XNAT_PASS")
     assert main(fetch_args(archive, tmp_path, "--session", "S01_CT1")) == 2
     assert "set both XNAT_USER and XNAT_PASS" in capsys.readouterr().err
-
-
-class _Terminal:
-    def __init__(self, tty: bool) -> None:
-        self.tty, self.text = tty, []
-
-    def isatty(self) -> bool:
-        return self.tty
-
-    def write(self, text: str) -> int:
-        self.text.append(text)
-        return len(text)
-
-    def flush(self) -> None:
-        return None
-
-
-def test_a_bar_on_a_terminal_and_plain_lines_otherwise():
-    assert isinstance(progress_for(_Terminal(True)), BarProgress)
-    plain = _Terminal(False)
-    progress = progress_for(plain)
-    assert isinstance(progress, PlainProgress)
-    progress.note("session E1 scan 1 DICOM: 3 files verified")
-    assert "".join(plain.text) == "enclave fetch: session E1 scan 1 DICOM: 3 files verified\n"
 
 
 def test_files_xnat_lists_but_cannot_serve_are_an_error_naming_the_scan(archive, tmp_path, capsys):

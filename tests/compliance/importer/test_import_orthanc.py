@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -38,6 +36,7 @@ from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
 from compliance.cli import main
 from compliance.importer.journal import journal_path, read_events
 from compliance.importer.planfile import load_plan
+from tests.orthanc_pacs import orthanc_pacs
 from xnat_double.archive_synthetic import synthetic_series
 
 pytestmark = pytest.mark.slow
@@ -133,29 +132,13 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "") ->
 # --- Orthanc, started once for the module -----------------------------------------------------------
 @pytest.fixture(scope="module")
 def pacs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    script = ROOT / "scripts" / "orthanc-pacs"
-    if os.geteuid() != 0 or not shutil.which("Orthanc") or not shutil.which("socat"):
-        pytest.skip("Orthanc needs root (network namespace), Debian's orthanc and socat; not available here")
-    directory = tmp_path_factory.mktemp("orthanc")
-    dicom_port, http_port, receiver_port = free_port(), free_port(), free_port()
-    command = [str(script), "start", "--aet", PACS_AE, "--dicom-port", str(dicom_port)]
-    command += ["--http-port", str(http_port), "--dir", str(directory)]
-    command += ["--move-destination", f"{RECEIVER_AE}={receiver_port}"]
-    started = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    if started.returncode != 0:
-        subprocess.run(
-            [str(script), "stop", "--dir", str(directory)], capture_output=True, timeout=60, check=False
-        )
-        pytest.skip(f"Orthanc could not start here: {started.stderr.strip()[-400:]}")
-    try:
+    receiver_port = free_port()
+    moves = {RECEIVER_AE: receiver_port}
+    with orthanc_pacs(tmp_path_factory.mktemp("orthanc"), PACS_AE, moves) as orthanc:
         datasets = [d for number in (*E2E, *KILL, *CANCEL) for d in study(number, dose=number == 2)]
-        established, statuses = store(dicom_port, datasets, calling="SEEDER", called=PACS_AE)
+        established, statuses = store(orthanc.port, datasets, calling="SEEDER", called=PACS_AE)
         assert established and set(statuses) == {0}, statuses
-        yield {"port": dicom_port, "receiver_port": receiver_port, "dir": directory}
-    finally:
-        subprocess.run(
-            [str(script), "stop", "--dir", str(directory)], capture_output=True, timeout=60, check=False
-        )
+        yield {"port": orthanc.port, "receiver_port": receiver_port}
 
 
 class Rest:
