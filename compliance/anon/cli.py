@@ -42,8 +42,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_pixel_parsers(commands)
 
 
-def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    """--option/--format/--output/--verbose, shared with `enclave deid scan`."""
+def add_report_arguments(parser: argparse.ArgumentParser, several_outputs: bool = False) -> None:
+    """--option/--format/--output/--verbose, shared with `enclave deid scan`.
+
+    With ``several_outputs`` --output may be repeated (``args.output`` is then a list, ``args.format``
+    None unless given): one run writes one report per file, see ``compliance.deid.cli.report_targets``.
+    """
     parser.add_argument(
         "--option",
         dest="options",
@@ -53,8 +57,25 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         choices=[option.name for option in OPTIONS],
         help=OPTION_HELP,
     )
-    parser.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
-    parser.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
+    if several_outputs:
+        parser.add_argument(
+            "--format",
+            choices=FORMATS,
+            help="report format (default: text); with several --output, each file's suffix names its own",
+        )
+        parser.add_argument(
+            "--output",
+            type=Path,
+            action="append",
+            metavar="FILE",
+            help=(
+                "write the report to this file instead of stdout; repeat it to write several formats from "
+                "one run, each named by its suffix (.txt, .json, .html)"
+            ),
+        )
+    else:
+        parser.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
+        parser.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
     parser.add_argument("--verbose", action="store_true", help="text format: list every attribute")
 
 
@@ -71,14 +92,17 @@ def run_lint(args: argparse.Namespace) -> ExitCode:
 
 def emit(report: ConformanceReport, args: argparse.Namespace, program: str) -> ExitCode:
     """Render ``report`` in the requested format; the exit code is the report's."""
-    if args.format == "json":
-        rendered = to_json_text(report.to_json())
-    elif args.format == "html":
-        rendered = report.to_html()
-    else:
-        rendered = report.to_text(verbose=args.verbose)
     try:
-        write_report(rendered, args.output)
+        write_report(render(report, args.format, verbose=args.verbose), args.output)
     except ReportWriteError as error:
         return report_error(program, error)
     return report.exit_code
+
+
+def render(report: ConformanceReport, output_format: str, verbose: bool = False) -> str:
+    """``report`` as text, JSON or HTML."""
+    if output_format == "json":
+        return to_json_text(report.to_json())
+    if output_format == "html":
+        return report.to_html()
+    return report.to_text(verbose=verbose)

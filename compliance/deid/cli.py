@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from compliance.access.cli import xnat_url
 from compliance.annex_e import AnnexEError
-from compliance.anon.cli import add_report_arguments, emit
+from compliance.anon.cli import add_report_arguments
+from compliance.anon.cli import render as render_conformance
 from compliance.exit_codes import ExitCode, report_error
 from compliance.reports import (
     ReportWriteError,
@@ -38,6 +39,8 @@ KIND_HEADINGS = {
     "phi": "Residual PHI: identifying values still present (one row per attribute)",
     "review": "Review items: not PHI findings, but a person should look at them (one row per attribute)",
 }
+# The format of each file when --output is given more than once (every one of compliance.reports.FORMATS).
+SUFFIX_FORMATS = {".txt": "text", ".text": "text", ".json": "json", ".html": "html", ".htm": "html"}
 
 
 def _jobs_like(option: str, what: str) -> Callable[[str], int]:
@@ -81,7 +84,8 @@ def register(parser: argparse.ArgumentParser) -> None:
             "file and folder name below PATH (dates, identifiers, the identifiers of the DICOM beside "
             "them). With --xnat URL --project P: scan the DICOM files XNAT archived in the project's image "
             "sessions and the files of their NIFTI resources (credentials from XNAT_USER/XNAT_PASS or "
-            "~/.netrc). "
+            "~/.netrc). Repeat --output to write several formats from one scan (--output scan.html "
+            "--output scan.json: each file in the format its suffix names, the same findings in each). "
             "Exit 0 clean (review items only, unless "
             "--fail-on-review), 1 residual PHI or files that could not be read, 2 unusable input."
         ),
@@ -162,12 +166,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     scan.add_argument(
         "--fail-on-review", action="store_true", help="files: exit 1 for review items as well as for PHI"
     )
-    add_report_arguments(scan)
+    add_report_arguments(scan, several_outputs=True)
     scan.set_defaults(func=run_scan)
 
 
 def run_scan(args: argparse.Namespace) -> ExitCode:
-    problem = _source_problem(args)
+    problem = _source_problem(args) or _output_problem(args)
     if problem:
         return report_error(PROGRAM, problem)
     if args.script:
@@ -202,6 +206,59 @@ def _source_problem(args: argparse.Namespace) -> str:
     if not args.pixels and (args.recipe or args.max_frames or args.no_ocr):
         return "--recipe, --max-frames and --no-ocr say how to check pixel data: use them with --pixels"
     return ""
+
+
+def _output_problem(args: argparse.Namespace) -> str:
+    """What is wrong with --format/--output ("" when nothing is), known before the scan begins."""
+    try:
+        report_targets(args.format, args.output)
+    except ValueError as error:
+        return str(error)
+    return ""
+
+
+def report_targets(output_format: str | None, outputs: list[Path] | None) -> list[tuple[str, Path | None]]:
+    """Where each report goes and in which format; ValueError says what is wrong with --format/--output.
+
+    No --output: stdout, in --format (default text); one: that file, in --format whatever its suffix;
+    several: each file in the format its suffix names, all rendered from the one scan.
+    """
+    if not outputs or len(outputs) == 1:
+        return [(output_format or "text", outputs[0] if outputs else None)]
+    if output_format:
+        raise ValueError(
+            "--format names the format of a single --output; with several --output each file's suffix "
+            "names its format (.txt, .json or .html): drop --format"
+        )
+    targets: list[tuple[str, Path | None]] = []
+    seen: dict[Path, Path] = {}
+    for output in outputs:
+        known = SUFFIX_FORMATS.get(output.suffix.lower())
+        if known is None:
+            raise ValueError(
+                f"{output}: with several --output each file's suffix names its format; give it one of "
+                f"{', '.join(SUFFIX_FORMATS)}"
+            )
+        resolved = output.resolve()
+        if resolved in seen:
+            raise ValueError(f"--output {seen[resolved]} and {output} name the same file: give each once")
+        seen[resolved] = output
+        targets.append((known, output))
+    return targets
+
+
+def write_reports(render: Callable[[str], str], args: argparse.Namespace, exit_code: ExitCode) -> ExitCode:
+    """Write the report ``render(format)`` makes to each --output (or stdout), each format rendered once;
+    ``exit_code``, unless a file cannot be written (2)."""
+    rendered: dict[str, str] = {}
+    for output_format, output in report_targets(args.format, args.output):
+        if output_format not in rendered:
+            rendered[output_format] = render(output_format)
+        try:
+            write_report(rendered[output_format], output)
+        except ReportWriteError as error:
+            return report_error(PROGRAM, error)
+    return exit_code
 
 
 def _scanner(args: argparse.Namespace) -> Scanner | ExitCode:
@@ -269,21 +326,24 @@ def _run_measure(args: argparse.Namespace) -> ExitCode:
         report = measure_script(load_script(args.script), args.options, variables)
     except (ScriptError, AnnexEError) as error:
         return report_error(PROGRAM, error)
-    return emit(report, args, PROGRAM)
+    return write_reports(
+        lambda output_format: render_conformance(report, output_format, verbose=args.verbose),
+        args,
+        report.exit_code,
+    )
 
 
 def _emit_scan(report: ScanReport, args: argparse.Namespace) -> ExitCode:
-    if args.format == "json":
-        rendered = to_json_text(report.to_json())
-    elif args.format == "html":
-        rendered = scan_html(report)
-    else:
-        rendered = scan_text(report, verbose=args.verbose)
-    try:
-        write_report(rendered, args.output)
-    except ReportWriteError as error:
-        return report_error(PROGRAM, error)
-    return report.exit_code
+    """The report in every format asked for, rendered from the one scan."""
+
+    def render(output_format: str) -> str:
+        if output_format == "json":
+            return to_json_text(report.to_json())
+        if output_format == "html":
+            return scan_html(report)
+        return scan_text(report, verbose=args.verbose)
+
+    return write_reports(render, args, report.exit_code)
 
 
 def scan_html(report: ScanReport) -> str:

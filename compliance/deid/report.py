@@ -24,7 +24,7 @@ from compliance.reports import SEVERITIES
 PHI, REVIEW = "phi", "review"
 KINDS = (PHI, REVIEW)
 MAX_EXAMPLES = 3
-# Skipped files that count against a complete scan: DICOM that could not be read, or not scanned at all.
+# Skipped files that count against a complete scan: any file (DICOM, NIfTI, sidecar) not read or scanned.
 INCOMPLETE = frozenset({"unreadable"})
 
 

@@ -151,6 +151,32 @@ def test_the_html_report_says_what_was_read_from_xnat(xnat_double, audit_env, ca
     assert "/files/a.dcm" in html
 
 
+def test_one_read_of_the_archive_writes_the_html_and_the_json(xnat_double, audit_env, capsys, tmp_path):
+    # What scripts/rehearsal's pixel scan of the archive does: both reports from one read of XNAT.
+    seed(xnat_double, [session("S1", {"a.dcm": {"path": CT}, "b.dcm": {"path": CT}})])
+    xnat_double.clear_requests()
+    html_file, json_file = tmp_path / "scan.html", tmp_path / "scan.json"
+    code, out, err = run(
+        capsys,
+        "--xnat",
+        xnat_double.url,
+        "--project",
+        "P1",
+        "--output",
+        str(html_file),
+        "--output",
+        str(json_file),
+    )
+    assert (code, out, err) == (1, "", "")
+    file_reads = [entry for entry in xnat_double.requests() if entry["path"].endswith(".dcm")]
+    assert len(file_reads) == 2  # each file downloaded once
+    report = json.loads(json_file.read_text())
+    html = html_file.read_text()
+    assert report["xnat"]["files_read"] == 2
+    assert f'<p id="source">{report["xnat"]["description"]}</p>' in html
+    assert all(f["file"] in html for f in report["findings"] if f["kind"] == "phi")
+
+
 def test_since_selects_sessions_by_when_they_were_archived(xnat_double, audit_env, capsys):
     seed(xnat_double, [session("S1", {"a.dcm": {"path": CT}})])
     code, out, _ = run(capsys, "--xnat", xnat_double.url, "--project", "P1", "--since", "2099-01-01")
