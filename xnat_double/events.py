@@ -44,7 +44,18 @@ Sources (NX = NrgXnat/xnat monorepo at 93d33cb, the 1.9 line;
 - The event service starts DISABLED (…/services/EventServicePrefsBean.java, enabled default false):
   PUT /xapi/events/prefs {"enabled": true} first. While disabled, create/get/update/delete fail with
   SubscriptionAccessException "Event Service disabled." (no handler → 500) and the lists answer 200
-  with an empty body (getSubscriptions returns null).
+  with an empty body (getSubscriptions returns null). The SITE activate/deactivate routes do not check
+  (…/services/impl/EventServiceImpl.java activateSubscription/deactivateSubscription go straight to the
+  entity service): they work while it is off; the project ones read the subscription through
+  EventServiceImpl.getSubscription for checkProjectSubscriptionAccess first, so they answer 500.
+- An unknown id: AbstractHibernateEntityService.get (NX libs/framework/…/orm/hibernate/) throws
+  NotFoundException "Could not find entity with ID <id>", which web/…/xapi/rest/XapiRestControllerAdvice
+  .java answers 404 text/plain "Unable to find requested file or resource: " + that message.
+- Deactivation keeps the subscription (…/services/impl/EventSubscriptionEntityServiceImpl.java
+  deactivate: active false, the row and its delivery history stay); DELETE deactivates, then removes it.
+  Neither looks at whether the subscription was active; deactivate catches every Throwable, so it answers
+  200 even when it failed inside. Nothing in the event service removes a deleted project's
+  subscriptions.
 - …/model/Subscription.java: ``created`` is "yyyy-MM-dd HH:mm:ss z" in UTC; ``custom-listener-id`` is
   @JsonIgnore (never written).
 """
@@ -250,11 +261,15 @@ def _require_enabled() -> None:
         stop(500, "Event Service disabled.")
 
 
-def _find(subscription_id: int) -> dict[str, Any]:
-    _require_enabled()
+def _find(subscription_id: int, *, when_disabled: bool = False) -> dict[str, Any]:
+    """EventServiceImpl.getSubscription (500 while the service is off), or with ``when_disabled`` the
+    entity service's own (what the site activate/deactivate routes call)."""
+    if not when_disabled:
+        _require_enabled()
     subscription = state().subscriptions.get(subscription_id)
     if subscription is None:
-        stop(404, f"No subscription with ID {subscription_id}")
+        message = f"Could not find entity with ID {subscription_id}"
+        stop(404, f"Unable to find requested file or resource: {message}")
     return subscription
 
 
@@ -383,9 +398,10 @@ def _update(subscription_id: int, project_id: str | None) -> Response:
 
 
 def _set_active(subscription_id: int, project_id: str | None, active: bool) -> Response:
+    """activateSubscription/deactivateSubscription: 200, also for one already in that state."""
     with state().lock:
         project = _project_for(project_id)
-        subscription = _find(subscription_id)
+        subscription = _find(subscription_id, when_disabled=project is None)
         _check_modify_access(subscription, project)
         subscription["active"] = active
     return empty()

@@ -1,13 +1,16 @@
 """Close a project at the end of its life: remove its members, delete its data, keep a deletion record.
 
 `enclave project close --xnat URL --project P --access-list FILE [--dry-run]` refuses unless the trust's
-access list marks P `closed: true` or P is past its `end_date`. It then makes the project private, removes
-every member, cancels the project's queued DQR imports, deletes every session and subject with
-removeFiles=true (scans, resources and files go with them), the project's resources and its prearchive
-sessions, checks XNAT's listings again and reports what XNAT keeps (DQR import history with the PACS
-identifiers, copies under the cache's DELETED folder, file history, the audit trail). The deletion record
-(JSON and HTML with an information-governance sign-off block and the record's SHA-256) goes into
---reports-dir. `--dry-run` only reads and says what would be deleted.
+access list marks P `closed: true` or P is past its `end_date`. It then makes the project private,
+deactivates the event subscriptions scoped to P alone and disables the container wrappers enabled for P
+(before any delete, so no event of the close runs a command), removes every member, cancels the project's
+queued DQR imports, deletes every session and subject with removeFiles=true (scans, resources and files
+go with them), the project's resources and its prearchive sessions, checks XNAT's listings again and
+reports what XNAT keeps (DQR import history with the PACS identifiers, copies under the cache's DELETED
+folder, file history, the audit trail). The deletion record (JSON and HTML with an information-governance
+sign-off block and the record's SHA-256) goes into --reports-dir; it lists what was switched off
+(subscription ids, names and event types; wrapper names). `--dry-run` only reads and says what would be
+deleted and switched off.
 
 Credentials come from XNAT_USER/XNAT_PASS or ~/.netrc, never from the command line. Exit codes: 0 closed
 and nothing remains, 1 closed but something remains (listed in the record), 2 refused or an error.
@@ -28,6 +31,7 @@ from compliance.access.accesslist import AccessListError, load_access_list
 from compliance.exit_codes import ExitCode, report_error
 from compliance.progress import Style, progress_for
 from compliance.projects.close import Inventory, close_project, read_inventory
+from compliance.projects.events import describe_subscription, describe_wrapper, plan_lines
 from compliance.projects.record import RecordError, build_record, verify_record, write_record
 from compliance.projects.xnat_io import CloseClient, XnatWriteError
 from compliance.reports import to_json_text
@@ -183,6 +187,7 @@ def run_close(args: argparse.Namespace) -> int:  # noqa: PLR0911 - each refusal 
         sessions=[session.as_dict() for session in inventory.sessions],
         members_removed=outcome.members_removed,
         dqr_cancelled=outcome.dqr_cancelled,
+        switched_off=outcome.switched_off.as_dict(),
         verification=outcome.verification,
         remains=outcome.remains,
         rest_calls=dict(client.calls),
@@ -203,6 +208,7 @@ def plan_text(inventory: Inventory, basis: str, client: CloseClient) -> str:
         f"DRY RUN: nothing was changed in XNAT. Closing {project} ({basis}) would:",
         "  make it private and remove "
         f"{totals['members']} members: {', '.join(m['user'] for m in inventory.members) or 'none'}",
+        *plan_lines(inventory.processing),
         f"  cancel {totals['dqr_queued']} queued DQR imports",
         f"  delete {totals['sessions']} sessions, {totals['subjects']} subjects, {totals['scans']} scans, "
         f"{totals['files']} files ({totals['bytes']} bytes) with removeFiles=true",
@@ -211,6 +217,10 @@ def plan_text(inventory: Inventory, basis: str, client: CloseClient) -> str:
     ]
     if inventory.shared_in:
         lines.append(f"  leave {len(inventory.shared_in)} sessions shared in from other projects")
+    shared = inventory.processing.shared_active
+    if shared:
+        ids = ", ".join(str(entry["id"]) for entry in shared)
+        lines.append(f"  leave {len(shared)} active event subscriptions shared with other projects: {ids}")
     kept = []
     if inventory.dqr_history:
         kept.append(f"{len(inventory.dqr_history)} DQR import history rows (no REST delete)")
@@ -233,6 +243,14 @@ def summary_text(document: dict[str, Any], written: dict[str, Path]) -> str:
         f"{deleted['scans']} scans, {deleted['files']} files ({deleted['bytes']} bytes); "
         f"removed {len(deleted['members_removed'])} members; {document['rest_calls']['total']} REST calls",
     ]
+    switched = document["switched_off"]
+    subscriptions = ", ".join(describe_subscription(entry) for entry in switched["event_subscriptions"])
+    wrappers = ", ".join(describe_wrapper(entry) for entry in switched["project_wrappers"])
+    count = len(switched["event_subscriptions"])
+    lines.append(
+        f"  switched off {count} event subscriptions: {subscriptions or 'none'}; "
+        f"{len(switched['project_wrappers'])} container wrappers for the project: {wrappers or 'none'}"
+    )
     for item in document["remains"]:
         lines.append(f"  {item['severity']}: {item['what']}: {item['detail']}")
     lines.append(f"record: {written['json']} and {written['html']} (SHA-256 {document['record_sha256']})")

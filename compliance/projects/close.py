@@ -5,20 +5,23 @@ The steps follow xnat-data-lifecycle.md §5.2 over REST only:
 1. read: the project, the site preferences that keep deleted files (``backupDeletedToCache``,
    ``maintainFileHistory``, ``cachePath``), members, sessions, subjects, project resources, prearchive
    sessions and the DQR queue and history of the project;
-2. freeze: accessibility private, every member but the operator removed, the project's queued DQR imports
-   cancelled;
+2. freeze: accessibility private; the event subscriptions scoped to the project deactivated and its
+   container wrappers disabled for it (``compliance.projects.events``), before any delete fires an event;
+   every member but the operator removed; the project's queued DQR imports cancelled;
 3. per session (in parallel): scans and resources counted (three listings, whatever the number of
    files), then ``DELETE /data/experiments/{E}?removeFiles=true``; then per subject the same; then project
    resources and prearchive sessions;
-4. verify: the listings again, each expected empty (before the operator's own membership goes last, so
-   an owner who is not an administrator can still read them);
+4. verify: the listings again, each expected empty, and the project's subscriptions and wrappers read
+   again, none expected on (before the operator's own membership goes last, so an owner who is not an
+   administrator can still read them);
 5. what remains: DQR import history rows (original patient names and accession numbers; no REST delete),
    copies under ``{cachePath}/DELETED`` (checked on disk with ``cache_dir``), file history, XNAT's audit
    trail.
 
-REST calls: a fixed number per project, per member and per prearchive session, about four per session and
-two per subject; none per file. A dry run makes the reads only. Nothing here holds or writes a patient
-identifier: sessions are named by label (a pseudonym), DQR rows by id and by which fields are filled.
+REST calls: a fixed number per project, per member, per prearchive session, per registered container
+wrapper and per subscription switched off, about four per session and two per subject; none per file. A
+dry run makes the reads only. Nothing here holds or writes a patient identifier: sessions are named by
+label (a pseudonym), DQR rows by id and by which fields are filled, subscriptions by id, name and event.
 """
 
 from __future__ import annotations
@@ -32,6 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from compliance.progress import Progress
+from compliance.projects.events import (
+    Processing,
+    SwitchedOff,
+    processing_remains,
+    read_processing,
+    switch_off,
+    verify_processing,
+)
 from compliance.projects.xnat_io import CloseClient, ForbiddenError, XnatWriteError
 from compliance.xnat import routes
 
@@ -88,6 +99,7 @@ class Inventory:
     prearchive: list[dict[str, Any]]
     dqr_queue: list[dict[str, Any]] | None  # None: DQR not installed, or not readable (dqr_error)
     dqr_history: list[dict[str, Any]] | None
+    processing: Processing  # event subscriptions and wrapper enablement of the project
     dqr_error: str = ""
 
     @property
@@ -117,6 +129,7 @@ class Outcome:
     inventory: Inventory
     members_removed: list[dict[str, str]] = field(default_factory=list)
     dqr_cancelled: list[int] = field(default_factory=list)
+    switched_off: SwitchedOff = field(default_factory=SwitchedOff)
     failures: list[str] = field(default_factory=list)
     verification: dict[str, int] = field(default_factory=dict)
     remains: list[dict[str, Any]] = field(default_factory=list)
@@ -224,6 +237,7 @@ def read_inventory(client: CloseClient, project: str, workers: int, progress: Pr
         prearchive=client.rows(routes.PREARCHIVE_PROJECT, project=project),
         dqr_queue=None if queue is None else [e for e in queue if e.get("xnatProject") == project],
         dqr_history=None if history is None else [e for e in history if e.get("xnatProject") == project],
+        processing=read_processing(client, project),
         dqr_error=dqr_error,
     )
 
@@ -256,6 +270,8 @@ def close_project(
         "set accessibility private",
         lambda: client.send("PUT", routes.PROJECT_SET_ACCESSIBILITY, project=project, level="private"),
     )
+    # Before any delete: a subscription to SessionEvent DELETED would fire for every session deleted.
+    outcome.switched_off = switch_off(client, inventory.processing, attempt)
     own = [m for m in inventory.members if m["user"] == operator]
     for member in [m for m in inventory.members if m["user"] != operator]:
         _remove_member(client, project, member, outcome, attempt)
@@ -299,6 +315,7 @@ def close_project(
             lambda: client.send("POST", routes.PREARCHIVE_DELETE, data={"src": sources}),
         )
     outcome.verification = verify(client, project)  # while the operator can still read the project
+    outcome.verification.update(verify_processing(client, inventory.processing))
     for member in own:  # last: an owner who is not an administrator needs the role to delete and verify
         if _remove_member(client, project, member, outcome, attempt):
             outcome.verification["members"] -= 1
@@ -384,6 +401,7 @@ def what_remains(inventory: Inventory, outcome: Outcome, cache_dir: Path | None)
             listed = f"XNAT still lists {count} {name.replace('_', ' ')} for project {project}"
             remains.append(_item(f"xnat_{name}", "finding", count, listed))
     remains += [_item("failed_call", "finding", 1, failure) for failure in outcome.failures]
+    remains += processing_remains(inventory.processing, outcome.switched_off)
     remains += _deleted_file_copies(inventory, cache_dir)
     remains += _dqr_rows(inventory, outcome)
     if inventory.shared_in:

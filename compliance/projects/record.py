@@ -3,7 +3,8 @@
 The record's ``record_sha256`` is the SHA-256 of its canonical JSON (keys sorted, no spaces, UTF-8) with
 that key left out; :func:`verify_record` recomputes it, and the HTML shows it so a printed, signed copy
 names the exact JSON it approves. The record holds session labels (pseudonyms), counts, account names of
-staff and DQR row ids: never a patient identifier.
+staff, DQR row ids, and the ids, names, event types and action keys of the event subscriptions and the
+names of the container wrappers the close switched off: never a patient identifier.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def build_record(
     sessions: list[dict[str, Any]],
     members_removed: list[dict[str, str]],
     dqr_cancelled: list[int],
+    switched_off: dict[str, list[dict[str, Any]]],
     verification: dict[str, int],
     remains: list[dict[str, Any]],
     rest_calls: dict[str, int],
@@ -120,6 +122,8 @@ def build_record(
             "dqr_queued_imports_cancelled": dqr_cancelled,
             "session_labels": sorted(entry["label"] for entry in deleted_sessions),
         },
+        # What runs on the project's events, switched off (deactivated, disabled), not deleted.
+        "switched_off": switched_off,
         "sessions": sorted(sessions, key=lambda entry: entry["label"]),
         "verification": verification,
         "remains": remains,

@@ -35,6 +35,10 @@ class CloseClient:
             self.calls[f"{method} {template}"] += 1
         return routes.path(template, **segments)
 
+    def where(self, method: str, template: str, **segments: Any) -> str:
+        """``METHOD URL`` of a call, for an error that names it (not counted: no request is made)."""
+        return f"{method} {self._url}{routes.path(template, **segments)}"
+
     def _failed(self, method: str, path: str, error: Exception) -> XnatWriteError:
         message = f"{method} {self._url}{path} failed: {error}"
         if "status 403" in str(error) or "status 401" in str(error):

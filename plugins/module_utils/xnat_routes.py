@@ -205,6 +205,73 @@ EXPERIMENT = "/data/experiments/{experiment}"
 EXPERIMENT_RESOURCES = "/data/experiments/{experiment}/resources"
 PREARCHIVE_DELETE = "/data/services/prearchive/delete"  # POST, form field src (repeated) per session
 # DQR_IMPORT_QUEUE (GET ?all=true, POST [ids] cancels) and DQR_IMPORT_HISTORY (no REST delete) are above.
+# What runs on the project's events is switched off through the PROJECT routes, which are Delete level (an
+# owner of the project, or an Administrator), not the Admin-only site ones (NX EventServiceRestApi.java):
+# the list holds the project's subscriptions and the site-wide ones (getSubscriptions(project)), and answers
+# an empty body while the event service is off (EVENT_PREFS tells); deactivate (200) needs the project in
+# the subscription's project-ids and the caller to own every project listed (401 otherwise). Deactivation
+# keeps the subscription and its delivery history; DELETE would remove them. Wrapper enablement per
+# project (CS CommandConfigurationRestApi.java): GET .../enabled (Edit) answers ProjectEnabledReport,
+# PUT .../disabled (Delete, ?reason= is kept in XNAT's configuration history).
+PROJECT_SUBSCRIPTIONS = "/xapi/projects/{project}/events/subscriptions"
+PROJECT_SUBSCRIPTION_DEACTIVATE = "/xapi/projects/{project}/events/subscription/{id}/deactivate"
+PROJECT_WRAPPER_ENABLED = "/xapi/projects/{project}/wrappers/{wrapper}/enabled"
+PROJECT_WRAPPER_DISABLE = "/xapi/projects/{project}/wrappers/{wrapper}/disabled"
+# COMMANDS (GET: every command with its wrappers) and EVENT_PREFS are above.
+
+
+def parse_subscription(entry):
+    """One Subscription (site list) or SubscriptionDisplay (project list) as what a close records: id,
+    name, active, the event type and status, the action key and the project filter. The payload filter
+    and the attributes are left out (free text a reviewer's record does not need)."""
+    if not isinstance(entry, dict) or "id" not in entry or not isinstance(entry.get("event-filter"), dict):
+        raise ValueError("not an event subscription: %s" % (repr(entry)[:200],))
+    event_filter = entry["event-filter"]
+    return {
+        "id": int(entry["id"]),
+        "name": str(entry.get("name") or ""),
+        "active": entry.get("active") is True or str(entry.get("active")).lower() == "true",
+        "event_type": str(event_filter.get("event-type") or ""),
+        "status": str(event_filter.get("status") or ""),
+        "action_key": str(entry.get("action-key") or ""),
+        "project_ids": [str(project) for project in event_filter.get("project-ids") or []],
+    }
+
+
+def parse_command_wrappers(payload):
+    """The wrappers of a COMMANDS listing: ``command_id``, ``command``, ``version``, ``wrapper_id``,
+    ``wrapper`` (its name), in listing order."""
+    if not isinstance(payload, list):
+        raise ValueError("not a list of commands: %s" % (repr(payload)[:200],))
+    wrappers = []
+    for command in payload:
+        if not isinstance(command, dict) or "id" not in command:
+            raise ValueError("not a command: %s" % (repr(command)[:200],))
+        for wrapper in command.get("xnat") or []:
+            wrappers.append(
+                {
+                    "command_id": int(command["id"]),
+                    "command": str(command.get("name") or ""),
+                    "version": str(command.get("version") or ""),
+                    "wrapper_id": int(wrapper["id"]),
+                    "wrapper": str(wrapper.get("name") or ""),
+                }
+            )
+    return wrappers
+
+
+def parse_project_enabled_report(payload):
+    """A ProjectEnabledReport as (enabled for the site, enabled for the project). XNAT reports the project
+    as enabled only when the site is too (ContainerConfigServiceImpl.isEnabledForProject)."""
+    if not isinstance(payload, dict) or "enabled-for-project" not in payload:
+        raise ValueError("not a ProjectEnabledReport: %s" % (repr(payload)[:200],))
+
+    def flag(key):
+        return payload.get(key) is True or str(payload.get(key)).lower() == "true"
+
+    return flag("enabled-for-site"), flag("enabled-for-project")
+
+
 # --- end of enclave project close routes ---------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """playbooks/close-project.yml on the controller's own host against the XNAT double: the ended project is
-emptied, its deletion record fetched; a second run closes nothing; the password is never printed."""
+emptied and its own event subscriptions deactivated, its deletion record fetched; a second run closes
+nothing and switches nothing off; the password is never printed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from playbook_runner import VENV_BIN, run_playbook
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "compliance" / "projects"))
 
-from close_helpers import PROJECT, access_list_text, seed_project  # noqa: E402
+from close_helpers import OTHER, PROJECT, access_list_text, add_processing, seed_project  # noqa: E402
 from test_import_playbook import HOST, write_inventory  # noqa: E402
 
 PASSWORD = "admin"  # the double's fresh administrator
@@ -38,6 +39,7 @@ def inventory_for(xnat_double, tmp_path: Path, end_date: str) -> Path:
 
 def test_the_playbook_closes_an_ended_project_once_and_fetches_its_record(xnat_double, tmp_path):
     double = seed_project(xnat_double)
+    ids = add_processing(double)
     inventory = inventory_for(double, tmp_path, end_date="2024-01-01")
     first = run_playbook("close-project.yml", inventory, tmp_path)
     assert first["rc"] == 0, first["raw"][-4000:]
@@ -49,12 +51,19 @@ def test_the_playbook_closes_an_ended_project_once_and_fetches_its_record(xnat_d
     assert (tmp_path / "fetched" / record_json.name.replace(".json", ".html")).exists()
     record = json.loads(record_json.read_text())
     assert record["project"] == PROJECT and record["deleted"]["sessions"] == 3
+    switched = {entry["id"] for entry in record["switched_off"]["event_subscriptions"]}
+    assert switched == {ids[f"{PROJECT} dcm2niix"], ids[f"{PROJECT} deleted"]}
+    subscriptions = double.state.subscriptions
+    assert not any(subscriptions[i]["active"] for i in switched), "deactivated, and still there"
+    assert subscriptions[ids[f"{OTHER} dcm2niix"]]["active"], "another project's is left alone"
+    double.clear_requests()
     assert f"password: {PASSWORD}" not in first["raw"] and "XNAT_PASS" not in first["raw"]
 
     second = run_playbook("close-project.yml", inventory, tmp_path)
     assert second["rc"] == 0, second["raw"][-4000:]
     assert second["stats"][HOST]["changed"] == 0
     assert len(list((tmp_path / "records").glob("*.json"))) == 1, "closed once"
+    assert not [entry for entry in double.writes() if "/xapi/" in entry["path"]], "nothing switched off"
 
 
 def test_the_playbook_refuses_a_project_that_has_not_ended(xnat_double, tmp_path):

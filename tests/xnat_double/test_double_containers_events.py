@@ -327,3 +327,71 @@ def test_old_output_handler_key_is_read_at_creation_only(admin):
     assert refused.status_code == 400
     assert 'property "as-a-child-of" cannot be blank.' in refused.text
     assert admin("POST", f"/xapi/commands/{created.text}", json=stored).status_code == 200
+
+
+# --- what `enclave project close` switches off: project-route list and deactivate, wrapper disable by id ---
+NOT_FOUND = "Unable to find requested file or resource: Could not find entity with ID 999"
+
+
+def test_unknown_subscription_ids_are_404_on_site_and_project_routes(admin):
+    """AbstractHibernateEntityService.get → NotFoundException → XapiRestControllerAdvice 404 text/plain."""
+    for base in ("/xapi/events", "/xapi/projects/CARDIO01/events"):
+        for method, suffix in (("POST", "/deactivate"), ("POST", "/activate"), ("DELETE", ""), ("GET", "")):
+            answer = admin(method, f"{base}/subscription/999{suffix}")
+            assert (answer.status_code, answer.text) == (404, NOT_FOUND), (base, method, suffix)
+    assert admin("POST", "/xapi/projects/NOPE/events/subscription/999/deactivate").status_code == 404
+
+
+def test_site_deactivate_works_while_the_event_service_is_off_but_project_routes_answer_500(site, admin):
+    """EventServiceImpl.deactivateSubscription does not throwIfDisabled; the project route reads the
+    subscription through getSubscription (checkProjectSubscriptionAccess), which does."""
+    subscription_id = create_logged(admin)
+    site.seed({"event_prefs": {"enabled": False}})
+    assert admin("GET", "/xapi/projects/CARDIO01/events/subscriptions").text == ""  # the list: no body
+    project_route = f"/xapi/projects/CARDIO01/events/subscription/{subscription_id}/deactivate"
+    assert admin("POST", project_route).status_code == 500
+    assert admin("POST", f"/xapi/events/subscription/{subscription_id}/deactivate").status_code == 200
+    assert admin("POST", "/xapi/events/subscription/999/deactivate").status_code == 404
+    site.seed({"event_prefs": {"enabled": True}})
+    assert admin("GET", f"/xapi/events/subscription/{subscription_id}").json()["active"] is False
+
+
+def test_project_route_deactivate_is_owner_level_and_needs_every_listed_project_owned(admin, as_user):
+    own = create_logged(admin)
+    shared = create_logged(
+        admin, **{"event-filter": {**SCAN_CREATED, "project-ids": ["CARDIO01", "NEURO02"]}}
+    )
+    base = "/xapi/projects/CARDIO01/events"
+    for username in ("bob", "carol"):  # member; no access at all
+        assert as_user(username)("POST", f"{base}/subscription/{own}/deactivate").status_code == 403
+        assert as_user(username)("GET", f"{base}/subscriptions").status_code == 403
+    refused = as_user("alice")("POST", f"{base}/subscription/{shared}/deactivate")
+    assert refused.status_code == 401
+    assert refused.text == (
+        "Unauthorized.\nalice not authorized to modify subscriptions for project(s): CARDIO01,NEURO02"
+    )
+    assert admin("POST", f"{base}/subscription/{shared}/deactivate").status_code == 200  # an admin may
+    listed = {s["id"]: s for s in as_user("alice")("GET", f"{base}/subscriptions").json()}
+    assert listed[own]["active"] is True and listed[shared]["active"] is False
+    assert as_user("alice")("POST", f"{base}/subscription/{own}/deactivate").status_code == 200
+    assert as_user("alice")("POST", f"{base}/subscription/{own}/deactivate").status_code == 200, "again: 200"
+    stored = admin("GET", f"/xapi/events/subscription/{own}").json()
+    assert stored["active"] is False and stored["name"] == "logged", "deactivated, not deleted"
+    assert as_user("alice")("POST", f"/xapi/events/subscription/{own}/deactivate").status_code == 403
+
+
+def test_project_wrapper_enablement_by_id(admin, as_user):
+    """CS 3.6.3 CommandConfigurationRestApi: GET …/enabled is Edit, PUT …/disabled Delete (?reason=)."""
+    _, wrapper_id = register_command(admin)
+    admin("PUT", f"/xapi/wrappers/{wrapper_id}/enabled")
+    route = f"/xapi/projects/CARDIO01/wrappers/{wrapper_id}"
+    assert admin("PUT", f"{route}/enabled").status_code == 200
+    report = as_user("bob")("GET", f"{route}/enabled").json()  # a member may read
+    assert report == {"enabled-for-site": True, "enabled-for-project": True, "project": "CARDIO01"}
+    assert as_user("carol")("GET", f"{route}/enabled").status_code == 403
+    assert as_user("bob")("PUT", f"{route}/disabled", params={"reason": "closed"}).status_code == 403
+    assert as_user("alice")("PUT", f"{route}/disabled", params={"reason": "closed"}).status_code == 200
+    assert admin("GET", f"{route}/enabled").json()["enabled-for-project"] is False
+    assert admin("GET", f"/xapi/wrappers/{wrapper_id}/enabled").json() is True, "the site flag stays"
+    assert admin("GET", "/xapi/projects/CARDIO01/wrappers/999/enabled").status_code == 404
+    assert admin("PUT", f"/xapi/projects/NOPE/wrappers/{wrapper_id}/disabled").status_code == 404

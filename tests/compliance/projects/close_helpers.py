@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from compliance.cli import main
 
 PROJECT = "STROKE01"
@@ -58,7 +60,7 @@ def scans(files_per_scan: int, count: int = 2) -> list[dict[str, Any]]:
 def seed_project(double, *, sessions: int = 3, files_per_scan: int = 2, extra: dict[str, Any] | None = None):
     """PROJECT with owner alice, member bob, collaborator carol; ``sessions`` CT sessions of two scans over
     two subjects, a session resource, a subject resource, a project resource and a prearchive session; and
-    OTHER with one session of its own."""
+    OTHER with one session of its own. The event service is on, as the configure layer leaves it."""
     archive = [
         {
             "project": PROJECT,
@@ -83,6 +85,7 @@ def seed_project(double, *, sessions: int = 3, files_per_scan: int = 2, extra: d
     double.seed(
         {
             "site_config": {"initialized": True},
+            "event_prefs": {"enabled": True},
             "users": [
                 {
                     "username": name,
@@ -159,3 +162,60 @@ def data_writes(double) -> list[dict[str, Any]]:
     return [
         entry for entry in double.writes() if entry["path"] not in ("/data/services/auth", "/data/JSESSION")
     ]
+
+
+# --- what runs on the projects' events (the configure layer's dicom_to_nifti subscriptions) -----------------
+SCAN_EVENT = "org.nrg.xnat.eventservice.events.ScanEvent"
+SESSION_EVENT = "org.nrg.xnat.eventservice.events.SessionEvent"
+DCM2NIIX = {
+    "name": "dcm2niix",
+    "version": "1.0",
+    "image": "xnat/dcm2niix:1.0.20240202",
+    "type": "docker",
+    "command-line": "dcm2niix /input",
+    "xnat": [{"name": "dcm2niix-scan", "contexts": ["xnat:imageScanData"]}],
+}
+PAYLOAD_FILTER = '(@.resources.length() > 0 && "DICOM" in @.resources[*].label)'
+
+
+def add_processing(double, *, shared: bool = False) -> dict[str, int]:
+    """What the configure layer sets up for PROJECT and OTHER, over REST as admin: the dcm2niix command,
+    its wrapper enabled on the site and for both projects, and subscriptions (ids by name): PROJECT's own
+    scan subscription (active) and an old inactive one, one of PROJECT on SessionEvent DELETED (active), one
+    of OTHER, a site-wide one, and with ``shared`` one naming both projects. The request log is cleared."""
+    session = requests.Session()
+    session.auth = ("admin", "admin")
+
+    def call(method: str, path: str, **kwargs: Any) -> requests.Response:
+        answer = session.request(method, double.url + path, timeout=10, **kwargs)
+        assert answer.ok, (method, path, answer.status_code, answer.text)
+        return answer
+
+    command_id = int(call("POST", "/xapi/commands", json=DCM2NIIX).text)
+    wrapper_id = call("GET", f"/xapi/commands/{command_id}").json()["xnat"][0]["id"]
+    call("PUT", f"/xapi/wrappers/{wrapper_id}/enabled")
+    for project in (PROJECT, OTHER):
+        call("PUT", f"/xapi/projects/{project}/wrappers/{wrapper_id}/enabled")
+    action = f"org.nrg.containers.services.CommandActionProvider:{wrapper_id}"
+
+    def subscribe(name: str, projects: list[str], *, active: bool = True, event: str = SCAN_EVENT) -> int:
+        status = "CREATED" if event == SCAN_EVENT else "DELETED"
+        event_filter = {"event-type": event, "status": status, "project-ids": projects}
+        if event == SCAN_EVENT:
+            event_filter["payload-filter"] = PAYLOAD_FILTER
+        body = {"name": name, "active": active, "action-key": action, "event-filter": event_filter}
+        return int(call("POST", "/xapi/events/subscription", json=body).text.rpartition(":")[2])
+
+    ids = {
+        f"{PROJECT} dcm2niix": subscribe(f"{PROJECT} dcm2niix", [PROJECT]),
+        f"{PROJECT} old": subscribe(f"{PROJECT} old", [PROJECT], active=False),
+        f"{PROJECT} deleted": subscribe(f"{PROJECT} deleted", [PROJECT], event=SESSION_EVENT),
+        f"{OTHER} dcm2niix": subscribe(f"{OTHER} dcm2niix", [OTHER]),
+        "site-wide": subscribe("site-wide", []),
+    }
+    if shared:
+        ids["shared"] = subscribe("shared", [PROJECT, OTHER])
+    ids["wrapper"] = wrapper_id
+    ids["command"] = command_id
+    double.clear_requests()
+    return ids

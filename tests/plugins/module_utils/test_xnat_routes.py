@@ -60,3 +60,54 @@ def test_created_bodies():
 def test_project_role_from_group_id():
     assert routes.project_role("CARDIO01_owner", "CARDIO01") == "owner"
     assert routes.project_role("custom_group", "CARDIO01") == "custom_group"
+
+
+def test_subscription_summary_keeps_no_payload_filter_or_attributes():
+    display = {
+        "id": 12,
+        "name": "CARDIO01 dcm2niix",
+        "active": True,
+        "action-key": "org.nrg.containers.services.CommandActionProvider:7",
+        "attributes": {"note": "free text"},
+        "editable": True,
+        "event-filter": {
+            "event-type": "org.nrg.xnat.eventservice.events.ScanEvent",
+            "status": "CREATED",
+            "project-ids": ["CARDIO01"],
+            "payload-filter": "@.label == 'x'",
+        },
+    }
+    assert routes.parse_subscription(display) == {
+        "id": 12,
+        "name": "CARDIO01 dcm2niix",
+        "active": True,
+        "event_type": "org.nrg.xnat.eventservice.events.ScanEvent",
+        "status": "CREATED",
+        "action_key": "org.nrg.containers.services.CommandActionProvider:7",
+        "project_ids": ["CARDIO01"],
+    }
+    site_wide = {"id": 3, "active": False, "event-filter": {"event-type": "x"}}  # NON_NULL: no project-ids
+    assert routes.parse_subscription(site_wide)["project_ids"] == []
+    assert routes.parse_subscription(site_wide)["active"] is False
+    with pytest.raises(ValueError, match="not an event subscription"):
+        routes.parse_subscription({"id": 1})
+
+
+def test_command_wrappers_and_project_enabled_report():
+    commands = [{"id": 4, "name": "dcm2niix", "version": "1.0", "xnat": [{"id": 7, "name": "dcm2niix-scan"}]}]
+    assert routes.parse_command_wrappers(commands) == [
+        {
+            "command_id": 4,
+            "command": "dcm2niix",
+            "version": "1.0",
+            "wrapper_id": 7,
+            "wrapper": "dcm2niix-scan",
+        }
+    ]
+    assert routes.parse_command_wrappers([{"id": 5, "name": "bare"}]) == []
+    with pytest.raises(ValueError, match="not a list of commands"):
+        routes.parse_command_wrappers({"id": 4})
+    report = {"enabled-for-site": True, "enabled-for-project": False, "project": "CARDIO01"}
+    assert routes.parse_project_enabled_report(report) == (True, False)
+    with pytest.raises(ValueError, match="ProjectEnabledReport"):
+        routes.parse_project_enabled_report(True)
