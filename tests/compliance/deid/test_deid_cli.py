@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
+from deid_cli import read_sections, run
 from dicom_bytes import deeply_nested_file
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
-from compliance.cli import main
 from compliance.deid.scanner import Scanner
 from compliance.dicomedit import apply_script, load_script
 
@@ -20,18 +18,6 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "anon"
 CT = get_testdata_file("CT_small.dcm")
 
 
-def _html_tables():
-    """The HTML reader shared with the access-review tests (tests/compliance/access/html_tables.py)."""
-    if "html_tables" not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "access" / "html_tables.py"
-        spec = importlib.util.spec_from_file_location("html_tables", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["html_tables"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["html_tables"]
-
-
-read_sections = _html_tables().read_sections
 REVIEW_HEADING = "Review items: not PHI findings, but a person should look at them (one row per attribute)"
 TABLE_HEADER = ["Severity", "Tag", "Attribute", "Code", "Finding", "Files", "Series", "Examples (redacted)"]
 
@@ -47,15 +33,6 @@ def deidentified(tmp_path: Path, name: str, **changes: str) -> Path:
         setattr(ds, keyword, value)
     ds.save_as(tmp_path / name)
     return tmp_path / name
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(["deid", "scan", *argv])
-    except SystemExit as exit_:
-        code = int(exit_.code)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_files_mode_json(capsys):

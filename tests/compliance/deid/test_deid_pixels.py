@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from deid_cli import run
 
-from compliance.cli import main
 from compliance.deid import scanner as scanner_module
 from compliance.deid.cli import scan_html, scan_text
 from compliance.deid.scanner import PixelSettings, Scanner
@@ -167,15 +167,6 @@ def test_a_header_saying_no_burnt_in_text_is_contradicted_by_what_ocr_reads(tmp_
     report = Scanner(pixels=True).scan([tmp_path])
     codes = {f.code for f in report.findings}
     assert {"burnt-in-identifier", "burned-in-annotation-contradicted"} <= codes
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(["deid", "scan", *argv])
-    except SystemExit as exit_:
-        code = int(exit_.code)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_cli_pixels_json_and_option_errors(study, tmp_path, capsys):

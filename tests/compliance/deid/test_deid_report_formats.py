@@ -7,45 +7,20 @@ exit 2 before anything is scanned.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from deid_cli import read_sections, run
 from pydicom.data import get_testdata_file
 
-from compliance.cli import main
 from compliance.deid.cli import SUFFIX_FORMATS
 from compliance.deid.scanner import Scanner
 from compliance.reports import FORMATS
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "anon"
 CT = get_testdata_file("CT_small.dcm")
-
-
-def _read_sections():
-    """The HTML reader shared with the access-review tests (tests/compliance/access/html_tables.py)."""
-    if "html_tables" not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "access" / "html_tables.py"
-        spec = importlib.util.spec_from_file_location("html_tables", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["html_tables"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["html_tables"].read_sections
-
-
-read_sections = _read_sections()
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(["deid", "scan", *argv])
-    except SystemExit as exit_:
-        code = int(exit_.code)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from deid_cli import run
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
-from compliance.cli import main
 from compliance.deid.xnat_source import ArchivedFile, ArchivedSession, parse_since, sample_files
 from compliance.dicomedit import apply_script, load_script
 
@@ -59,15 +59,6 @@ def session(label: str, files: dict, scan: str = "1", resource: str = "DICOM") -
         "modality": "CT",
         "scans": [{"id": scan, "resources": [{"label": resource, "format": "DICOM", "files": files}]}],
     }
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(["deid", "scan", *argv])
-    except SystemExit as exit_:
-        code = int(exit_.code)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_archived_files_are_scanned_and_named_by_their_xnat_url(xnat_double, audit_env, capsys, tmp_path):
