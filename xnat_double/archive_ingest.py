@@ -2,7 +2,10 @@
 archive of a project, the way XNAT's DICOM importer builds sessions, and read them back.
 
 A DICOM receiver (or a test) calls these with the instances of one study; every function takes
-``state.lock`` itself. Nothing here anonymises or relabels: the caller applies DicomEdit first.
+``state.lock`` itself. Nothing here anonymises or relabels: the caller applies DicomEdit first. A study's
+instances are parsed and their bytes written to the store's staging folder before the lock is taken
+(``prepare_study``), so that under it filing a file is a rename: a receiver's C-STORE handlers and every
+REST request wait on that one lock.
 
 What XNAT does, and the double follows (FW = NrgXnat/xnat monorepo; the session builder lives in
 xnat-web ``org/nrg/dcm/xnat`` and ``…/archive/GradualDicomImporter.java``, read only in part, details marked
@@ -27,7 +30,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,13 +47,15 @@ from .archive_model import (
     Resource,
     Scan,
     SiteSettings,
+    StagedFile,
     StoredFile,
     add_resource,
     create_scan,
     create_subject,
     new_experiment,
+    place_staged_file,
     register_experiment,
-    write_file,
+    stage_file,
 )
 from .archive_types import scan_type_for, session_type_for
 from .container_launch import scans_created
@@ -152,14 +158,45 @@ def read_instance(instance: Instance) -> ReceivedInstance:
     return received
 
 
-def _one_study(instances: Iterable[Instance]) -> list[ReceivedInstance]:
+@dataclass(frozen=True)
+class PreparedStudy:
+    """The instances of one study, parsed and staged on disk: what filing needs, ready before the lock."""
+
+    instances: tuple[tuple[ReceivedInstance, StagedFile], ...]
+
+    @property
+    def received(self) -> list[ReceivedInstance]:
+        return [item for item, _ in self.instances]
+
+    def discard(self) -> None:
+        """Remove what was staged and not filed (filing moves a staged file away)."""
+        for _, staged in self.instances:
+            staged.path.unlink(missing_ok=True)
+
+
+def prepare_study(store: ArchiveStore, instances: Iterable[Instance]) -> PreparedStudy:
+    """Parse the instances of one study and stage their bytes; ArchiveError 400 for none, or several
+    studies. Call without ``state.lock``; ``discard`` what is not filed."""
     received = [read_instance(instance) for instance in instances]
     if not received:
         raise ArchiveError(400, "No DICOM instances to file")
     studies = {item.study_uid for item in received}
     if len(studies) > 1:
         raise ArchiveError(400, f"Instances of {len(studies)} studies given; file one study at a time")
-    return received
+    return PreparedStudy(tuple((item, stage_file(store, item.data)) for item in received))
+
+
+@contextmanager
+def _prepared(current: DoubleState, instances: Iterable[Instance] | PreparedStudy) -> Iterator[PreparedStudy]:
+    """The study prepared (unless it already is: then its preparer discards it), leftovers discarded."""
+    if isinstance(instances, PreparedStudy):
+        yield instances
+        return
+    study = prepare_study(current.archive, instances)
+    try:
+        yield study
+    finally:
+        study.discard()
 
 
 def _scan_for_series(store: ArchiveStore, experiment: Experiment, item: ReceivedInstance) -> Scan:
@@ -177,11 +214,12 @@ def _scan_for_series(store: ArchiveStore, experiment: Experiment, item: Received
 
 
 def file_instances(
-    store: ArchiveStore, site: SiteSettings, experiment: Experiment, instances: list[ReceivedInstance]
+    store: ArchiveStore, site: SiteSettings, experiment: Experiment, study: PreparedStudy
 ) -> list[StoredFile]:
-    """Add instances to a session (archived or a prearchive draft): session fields from the study, a scan
-    per series, files in each scan's DICOM resource (an existing file of the same name is replaced)."""
-    first = instances[0]
+    """Add a study's instances to a session (archived or a prearchive draft): session fields from the
+    study, a scan per series, files in each scan's DICOM resource (an existing file of the same name is
+    replaced)."""
+    first = study.instances[0][0]
     experiment.uid = experiment.uid or first.study_uid
     for name, value in (
         ("date", first.study_date),
@@ -194,12 +232,12 @@ def file_instances(
         if not getattr(experiment, name):
             setattr(experiment, name, value)
     stored_files = []
-    for item in instances:
+    for item, staged in study.instances:
         scan = _scan_for_series(store, experiment, item)
         resource = scan.resource(DICOM_RESOURCE) or add_resource(
             store, scan, DICOM_RESOURCE, format="DICOM", content="RAW"
         )
-        stored = _write_dicom(site, resource, item)
+        stored = place_staged_file(site, resource, item.file_name, staged, format="DICOM")
         scan.frames = resource.file_count
         stored_files.append(stored)
     modalities = [scan.modality for scan in experiment.scans.values()]
@@ -214,24 +252,18 @@ def _primary_modality(modalities: list[str]) -> str:
     )
 
 
-def _write_dicom(site: SiteSettings, resource: Resource, item: ReceivedInstance) -> StoredFile:
-    stored = write_file(site, resource, item.file_name, item.data, overwrite=True, format="DICOM")
-    assert stored is not None  # overwrite=True always writes
-    return stored
-
-
 def file_into_archive(
     current: DoubleState,
     target: SessionTarget,
-    instances: Iterable[Instance],
+    instances: Iterable[Instance] | PreparedStudy,
     *,
     append: bool = True,
     user: str = "admin",
 ) -> Experiment:
     """File one study straight into the archive of ``target.project`` (subject created when missing). An
     existing session of that label gets the instances added when ``append``, else ArchiveError 409."""
-    received = _one_study(instances)
-    with current.lock:
+    with _prepared(current, instances) as study, current.lock:
+        received = study.received
         if not target.project or target.project not in current.projects:
             raise ArchiveError(404, f"Unable to identify project {target.project}")
         store = current.archive
@@ -247,19 +279,23 @@ def file_into_archive(
             xsi_type = session_type_for([item.modality for item in received])
             experiment = new_experiment(store, subject, target.session, xsi_type, user)
             register_experiment(store, site_id, experiment)
-        file_instances(store, current, experiment, received)
+        file_instances(store, current, experiment, study)
         scans_created(current, experiment, [scan for scan in experiment.scans if scan not in before], user)
         return experiment
 
 
 def file_into_prearchive(
-    current: DoubleState, target: SessionTarget, instances: Iterable[Instance], *, source: str = ""
+    current: DoubleState,
+    target: SessionTarget,
+    instances: Iterable[Instance] | PreparedStudy,
+    *,
+    source: str = "",
 ) -> PrearchiveSession:
     """File one study into the prearchive (``target.project`` None = Unassigned). Instances of a study already
     waiting there under the same session label are added to that session, as XNAT does for a study that
     arrives in several associations."""
-    received = _one_study(instances)
-    with current.lock:
+    with _prepared(current, instances) as study, current.lock:
+        received = study.received
         store = current.archive
         folder = target.project or "Unassigned"
         session = next(
@@ -282,17 +318,20 @@ def file_into_prearchive(
                 xsi_type=xsi_type,
                 source=source,
             )
-        file_instances(store, current, session.draft, received)
+        file_instances(store, current, session.draft, study)
         return session
 
 
 def receive_study(
-    current: DoubleState, target: SessionTarget, instances: Iterable[Instance], *, user: str = "admin"
+    current: DoubleState,
+    target: SessionTarget,
+    instances: Iterable[Instance] | PreparedStudy,
+    *,
+    user: str = "admin",
 ) -> Experiment | PrearchiveSession:
     """File a received study where the project's prearchive code sends it (0 prearchive, 4 archive unless the
     session exists, 5 archive appending); an unknown or missing project → the Unassigned folder."""
-    items = list(instances)
-    with current.lock:
+    with _prepared(current, instances) as items, current.lock:
         project = current.projects.get(target.project or "")
         code = project.prearchive_code if project is not None else 0
         unassigned = SessionTarget(None, target.subject, target.session)

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import shutil
 import tempfile
+import threading
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from .archive_types import IMAGE_SESSION, is_instance_of
 
 CHUNK = 1024 * 1024
 UNASSIGNED = "Unassigned"
+_ROOT_LOCK = threading.Lock()  # the root is made on first use, maybe by a receiver staging outside state.lock
 
 
 class ArchiveError(Exception):
@@ -249,9 +252,16 @@ class ArchiveStore:
     def root(self) -> Path:
         """The directory holding archive/, prearchive/ and cache/ (a temporary one, made on first use)."""
         if self._root is None:
-            self._root = Path(tempfile.mkdtemp(prefix="xnat-double-archive-"))
-            weakref.finalize(self, shutil.rmtree, str(self._root), True)
+            with _ROOT_LOCK:
+                if self._root is None:
+                    self._root = Path(tempfile.mkdtemp(prefix="xnat-double-archive-"))
+                    weakref.finalize(self, shutil.rmtree, str(self._root), True)
         return self._root
+
+    def staging_directory(self) -> Path:
+        """Where received bytes are written before they are filed (on the same file system: a rename files
+        them)."""
+        return self.root / "cache" / "STAGING"
 
     def project_directory(self, project_id: str) -> Path:
         return self.root / "archive" / project_id
@@ -367,19 +377,62 @@ def write_file(
         return None
     target = resource.directory.joinpath(*path.split("/"))
     target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("wb") as out:
+        content = _copy_hashing(data, out)
+    return _register(site, resource, path, content, metadata)
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """Bytes already on disk in the store's staging folder, with their size and MD5: written without
+    ``state.lock``, so that filing them under it is a rename."""
+
+    path: Path
+    size: int
+    digest: str
+
+
+def stage_file(store: ArchiveStore, data: bytes) -> StagedFile:
+    """Write ``data`` to a new file in the staging folder (no lock needed: the name is unique)."""
+    directory = store.staging_directory()
+    directory.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=directory, suffix=".part")
+    with os.fdopen(handle, "wb") as out:
+        size, digest = _copy_hashing(data, out)
+    return StagedFile(Path(name), size, digest)
+
+
+def place_staged_file(
+    site: SiteSettings, resource: Resource, path: str, staged: StagedFile, **metadata: str
+) -> StoredFile:
+    """File a staged file at ``path`` in the resource, replacing a file of that name (hold state.lock)."""
+    path = safe_relative_path(path, f"resource {resource.label}")
+    target = resource.directory.joinpath(*path.split("/"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staged.path.replace(target)
+    return _register(site, resource, path, (staged.size, staged.digest), metadata)
+
+
+def _copy_hashing(data: bytes | BinaryIO, out: BinaryIO) -> tuple[int, str]:
     hasher = hashlib.md5(usedforsecurity=False)
     size = 0
-    with target.open("wb") as out:
-        chunks = [data] if isinstance(data, bytes) else iter(lambda: data.read(CHUNK), b"")
-        for chunk in chunks:
-            hasher.update(chunk)
-            out.write(chunk)
-            size += len(chunk)
+    chunks = [data] if isinstance(data, bytes) else iter(lambda: data.read(CHUNK), b"")
+    for chunk in chunks:
+        hasher.update(chunk)
+        out.write(chunk)
+        size += len(chunk)
+    return size, hasher.hexdigest()
+
+
+def _register(
+    site: SiteSettings, resource: Resource, path: str, content: tuple[int, str], metadata: dict[str, str]
+) -> StoredFile:
+    size, digest = content
     checksums = site.site_config.get("checksums", True) not in (False, "false")
     stored = StoredFile(
         path=path,
         size=size,
-        digest=hasher.hexdigest() if checksums else "",
+        digest=digest if checksums else "",
         format=metadata.get("format", ""),
         content=metadata.get("content", ""),
         tags=metadata.get("tags", ""),

@@ -58,7 +58,6 @@ archived). A study without a subject label waits in the prearchive.
 from __future__ import annotations
 
 import contextlib
-import copy
 import ipaddress
 import json
 import logging
@@ -85,6 +84,7 @@ from pydicom.uid import (
 from pynetdicom import AE, AllStoragePresentationContexts, build_context, evt
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.transport import AssociationServer
 
 from compliance.dicomedit import DicomEditError, DicomEditRejectionError, apply_script, ast, load_script_text
 
@@ -408,20 +408,31 @@ def _file(
 
 # --- listeners -----------------------------------------------------------------------------------------
 class _SupportedContexts(list[PresentationContext]):
-    """A listener's presentation contexts, copied for each association without validating every UID again.
+    """A listener's presentation contexts, shared by its associations instead of deep-copied for each.
 
     pynetdicom's server deep-copies its contexts for every association it accepts; for a receiver's 171
     contexts of 17 transfer syntaxes that is some 30 ms of CPU holding the GIL (pydicom checks each UID
-    against its pattern as it is rebuilt), paid for every C-MOVE a PACS sends here. UIDs are immutable
-    strings, so a copy of each context with a list of its own is what the deep copy makes."""
+    against its pattern as it is rebuilt), paid for every C-MOVE a PACS sends here. Negotiation only reads
+    the acceptor's contexts and builds new ones for its answer (pynetdicom ``presentation``
+    ``negotiate_as_acceptor`` and ``negotiate_unrestricted``, ``acse._negotiate_as_acceptor``), so each
+    association gets a list of its own holding the same contexts."""
 
     def __deepcopy__(self, memo: dict[int, Any]) -> list[PresentationContext]:
-        copies = []
-        for context in self:
-            clone = copy.copy(context)
-            clone._transfer_syntax = list(context._transfer_syntax)  # the one mutable part
-            copies.append(clone)
-        return copies
+        return list(self)
+
+
+def without_forced_collections(server: AssociationServer) -> None:
+    """Stop pynetdicom's server from running a full ``gc.collect()`` every 60 requests it serves.
+
+    It does so to free dead association threads, which the interpreter's own collector frees as well. A
+    full collection walks the whole heap while holding the GIL: in the double, whose heap holds the archive,
+    the DQR history and the web app, py-spy --gil found it held the GIL 19 % of an import benchmark's run,
+    stalling every receiver, DQR thread and REST request."""
+    server.service_actions = _no_service_actions  # type: ignore[method-assign]
+
+
+def _no_service_actions() -> None:
+    return None
 
 
 def _snapshot(receiver: dict[str, Any]) -> dict[str, Any]:
@@ -480,6 +491,7 @@ class _Listener:
         ]
         self._server = ae.start_server((HOST, port), block=False, evt_handlers=handlers)
         self._server.contexts = _SupportedContexts(self._server.contexts)
+        without_forced_collections(self._server)
 
     @property
     def ae_titles(self) -> list[str]:

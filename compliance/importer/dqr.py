@@ -264,6 +264,22 @@ class DqrClient:
     def history_entry(self, request_id: int) -> PacsRequest | None:
         return self._optional(routes.DQR_IMPORT_HISTORY_ENTRY, request_id)
 
+    def history_entries(self, request_ids: Sequence[int]) -> dict[int, PacsRequest | None]:
+        """The history entries of ``request_ids``: the newest page of the account's history, then one read
+        per id it did not hold (None: XNAT has no history entry of that id)."""
+        wanted = set(request_ids)
+        if not wanted:
+            return {}
+        query = {"all": "false", "sort": "desc", "page": "1", "pageSize": str(PAGE_SIZE)}
+        newest = self._json("GET", routes.DQR_IMPORT_HISTORY, query=query, read=True) or []
+        found: dict[int, PacsRequest | None] = {}
+        for entry in (self._request(item) for item in newest):
+            if entry.id in wanted:
+                found[entry.id] = entry
+        for request_id in sorted(wanted - set(found)):
+            found[request_id] = self.history_entry(request_id)
+        return found
+
     def history_since(self, since_ms: int) -> list[PacsRequest]:
         """History entries created at or after ``since_ms``, newest first (stops at the first older one)."""
         found = []

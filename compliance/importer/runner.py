@@ -1,10 +1,10 @@
 """Run an import plan through DQR: bounded batches, waiting, retries, archive, and safe resume.
 
 One cycle: look up what a crash or a lost answer left uncertain, poll XNAT for the requests in flight
-(the queue, then each request's history entry: RT's canonical wait), flag requests whose status has not
-moved for ``stale_after``, archive received sessions from the prearchive by session label, then submit
-more rows, one study per ``/import`` call tagged ``requestId = <job>:<row>``, while fewer than
-``max_in_flight`` are in flight. Every step is journalled before and after it happens.
+(the queue, then the requests' history entries from the newest history page: RT's canonical wait), flag
+requests whose status has not moved for ``stale_after``, archive received sessions from the prearchive by
+session label, then submit more rows, one study per ``/import`` call tagged ``requestId = <job>:<row>``,
+while fewer than ``max_in_flight`` are in flight. Every step is journalled before and after it happens.
 
 With ``submit_workers`` > 1, :meth:`ImportRun.run` does not wait for a batch's ``/import`` calls: each
 XNAT answers only after it has C-FINDed the study's series on the PACS, and a cycle that waited for them
@@ -265,7 +265,9 @@ class ImportRun:
         if not active:
             return
         queued = {entry.id: entry for entry in self._client.queued()}
-        history = self._history_entries([request_id for _, request_id in active if request_id not in queued])
+        history = self._client.history_entries(
+            [request_id for _, request_id in active if request_id not in queued]
+        )
         for state, request_id in active:
             entry = queued.get(request_id) or history.get(request_id)
             if entry is None:
@@ -278,13 +280,6 @@ class ImportRun:
             self._vanished.pop(state.row, None)
             self._observe(state, entry)
             self._boundary("after-status", state.row)
-
-    def _history_entries(self, request_ids: list[int]) -> dict[int, PacsRequest | None]:
-        """The history entries of requests no longer queued (read concurrently with submit_workers > 1)."""
-        if self.settings.submit_workers <= 1 or len(request_ids) <= 1:
-            return {request_id: self._client.history_entry(request_id) for request_id in request_ids}
-        with ThreadPoolExecutor(max_workers=min(self.settings.submit_workers, len(request_ids))) as pool:
-            return dict(zip(request_ids, pool.map(self._client.history_entry, request_ids), strict=True))
 
     def _observe(self, state: RowState, entry: PacsRequest) -> None:
         if entry.status != state.server_status or entry.status in ("RECEIVED", "FAILED"):

@@ -4,6 +4,8 @@ services, archive seeds and the schema routes xnatpy reads."""
 from __future__ import annotations
 
 import io
+import threading
+import time
 import zipfile
 
 import pytest
@@ -64,6 +66,38 @@ def test_filing_builds_sessions_scans_and_dicom_resources_like_xnat(site):
     assert refused.value.status == 409
     with pytest.raises(ArchiveError, match="one study at a time"):
         file_into_archive(site.state, SessionTarget("CARDIO01", "S01", "X"), study() + study())
+
+
+def test_received_bytes_are_written_before_the_state_lock_is_taken(site):
+    """Filing under the lock is a rename: while another thread holds it, the study's bytes are already on
+    disk in the staging folder, and nothing is in the archive until the lock is free."""
+    staging = site.state.archive.staging_directory()
+    target = SessionTarget("CARDIO01", "S01", "STAGED")
+    filed: list = []
+    with site.state.lock:
+        worker = threading.Thread(target=lambda: filed.append(file_into_archive(site.state, target, study())))
+        worker.start()
+        deadline = time.monotonic() + 10
+        while len(list(staging.glob("*.part"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(list(staging.glob("*.part"))) == 2, "both instances staged while the lock was held"
+        assert site.state.archive.find_experiment("CARDIO01", "STAGED") is None and not filed
+    worker.join(timeout=10)
+    files = session_files(site.state, "CARDIO01", "STAGED")
+    assert filed and len(files) == 2 and all(item.path.read_bytes()[128:132] == b"DICM" for item in files)
+    assert [item.stored.size for item in files] == [item.path.stat().st_size for item in files]
+    assert list(staging.iterdir()) == [], "filing moved the staged files"
+
+
+def test_a_study_that_cannot_be_filed_leaves_nothing_staged(site):
+    with pytest.raises(ArchiveError) as refused:
+        file_into_archive(site.state, SessionTarget("NOSUCHPROJECT", "S01", "X"), study())
+    assert refused.value.status == 404
+    file_into_archive(site.state, SessionTarget("CARDIO01", "S01", "S"), study())
+    with pytest.raises(ArchiveError) as exists:
+        file_into_archive(site.state, SessionTarget("CARDIO01", "S01", "S"), study(), append=False)
+    assert exists.value.status == 409
+    assert list(site.state.archive.staging_directory().glob("*")) == []
 
 
 def test_a_secondary_capture_is_an_sc_scan_of_the_studys_session_whatever_its_modality(site):

@@ -105,6 +105,28 @@ def test_queue_history_and_cancel(fake_dqr, client):
         client.cancel([second[0].id])
 
 
+def test_history_entries_read_the_newest_page_once_and_only_missing_ids_alone(fake_dqr, client):
+    fake_dqr.add(*(study(number) for number in range(1, 4)))
+    fake_dqr.auto_advance = False
+    ids = [
+        client.submit(
+            ImportRequest(1, "XNAT", 8104, "CARDIO01", f"job-1:{n}", (ImportStudy(study(n).uid, (), {}),))
+        )[0].id
+        for n in range(1, 4)
+    ]
+    fake_dqr.advance()
+    before = list(fake_dqr.calls)
+    found = client.history_entries([ids[0], ids[2], 9999])
+    made = fake_dqr.calls[len(before) :]
+    assert {request_id: entry.status if entry else None for request_id, entry in found.items()} == {
+        ids[0]: "PROCESSING",
+        ids[2]: "PROCESSING",
+        9999: None,
+    }
+    assert made == ["GET /xapi/dqr/import/history", "GET /xapi/dqr/import/history/9999"]
+    assert client.history_entries([]) == {}
+
+
 def test_series_progress_reads_import_status(fake_dqr, client):
     fake_dqr.add(study(1))
     assert client.series_progress() == []
