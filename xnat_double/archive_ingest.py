@@ -331,20 +331,20 @@ def receive_study(
 ) -> Experiment | PrearchiveSession:
     """File a received study where the project's prearchive code sends it (0 prearchive, 4 archive unless the
     session exists, 5 archive appending); an unknown or missing project → the Unassigned folder."""
-    with _prepared(current, instances) as items, current.lock:
+    with _prepared(current, instances) as study, current.lock:
         project = current.projects.get(target.project or "")
         code = project.prearchive_code if project is not None else 0
         unassigned = SessionTarget(None, target.subject, target.session)
         if project is None:
-            return file_into_prearchive(current, unassigned, items)
+            return file_into_prearchive(current, unassigned, study)
         if code == 0:
-            return file_into_prearchive(current, target, items)
+            return file_into_prearchive(current, target, study)
         exists = current.archive.find_experiment(project.id, target.session) is not None
         if code == 4 and exists:
-            session = file_into_prearchive(current, target, items)
+            session = file_into_prearchive(current, target, study)
             session.status = "CONFLICT"
             return session
-        return file_into_archive(current, target, items, append=True, user=user)
+        return file_into_archive(current, target, study, append=True, user=user)
 
 
 def archive_waiting_session(

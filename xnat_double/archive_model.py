@@ -372,10 +372,9 @@ def write_file(
 ) -> StoredFile | None:
     """Store ``data`` at ``path`` in the resource; None (nothing written) when it exists and not
     ``overwrite``."""
-    path = safe_relative_path(path, f"resource {resource.label}")
+    path, target = _disk_target(resource, path)
     if path in resource.files and not overwrite:
         return None
-    target = resource.directory.joinpath(*path.split("/"))
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("wb") as out:
         content = _copy_hashing(data, out)
@@ -395,8 +394,11 @@ class StagedFile:
 def stage_file(store: ArchiveStore, data: bytes) -> StagedFile:
     """Write ``data`` to a new file in the staging folder (no lock needed: the name is unique)."""
     directory = store.staging_directory()
-    directory.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=directory, suffix=".part")
+    try:
+        handle, name = tempfile.mkstemp(dir=directory, suffix=".part")
+    except FileNotFoundError:  # the first file staged in this store
+        directory.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=directory, suffix=".part")
     with os.fdopen(handle, "wb") as out:
         size, digest = _copy_hashing(data, out)
     return StagedFile(Path(name), size, digest)
@@ -406,11 +408,16 @@ def place_staged_file(
     site: SiteSettings, resource: Resource, path: str, staged: StagedFile, **metadata: str
 ) -> StoredFile:
     """File a staged file at ``path`` in the resource, replacing a file of that name (hold state.lock)."""
-    path = safe_relative_path(path, f"resource {resource.label}")
-    target = resource.directory.joinpath(*path.split("/"))
+    path, target = _disk_target(resource, path)
     target.parent.mkdir(parents=True, exist_ok=True)
     staged.path.replace(target)
     return _register(site, resource, path, (staged.size, staged.digest), metadata)
+
+
+def _disk_target(resource: Resource, path: str) -> tuple[str, Path]:
+    """The checked relative path of a file in the resource, and where it lies on disk."""
+    path = safe_relative_path(path, f"resource {resource.label}")
+    return path, resource.directory.joinpath(*path.split("/"))
 
 
 def _copy_hashing(data: bytes | BinaryIO, out: BinaryIO) -> tuple[int, str]:
