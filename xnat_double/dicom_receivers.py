@@ -4,6 +4,11 @@ Switched on by the double option ``dicom_listen`` (seed ``double: {dicom_listen:
 ``python -m xnat_double --dicom-listen``); off by default, because a fresh double has XNAT's receiver
 XNAT:8104 and many tests start doubles. Listeners bind **127.0.0.1 only**.
 
+Each port's pynetdicom server runs in a child process (``dicom_front``: the association handling, the
+called-AE and whitelist rejections); every C-STORE it receives comes here as the bytes received and is
+identified, scripted and filed in the double's process, whose status the child answers with. That stands in
+for XNAT's JVM, whose SCP threads run in parallel with its REST API and DQR threads.
+
 Sources (NX = NrgXnat/xnat monorepo at 93d33cb, ``…`` = web/src/main/java/org/nrg; DQR =
 NrgXnat/dicom-query-retrieve; DXU = NrgXnat dicom-xnat-util, read through the code index):
 - NX …/dcm/scp/DicomSCPManager.java, …/dcm/scp/DicomSCP.java: one listener per **port**, serving the AE
@@ -16,7 +21,8 @@ NrgXnat/dicom-query-retrieve; DXU = NrgXnat dicom-xnat-util, read through the co
   association whose calling AE / address matches no whitelist item is rejected (permanent, service user,
   "calling AE title not recognised"). An item ``AE@IP/CIDR`` needs both; an item that parses as an
   IP/CIDR matches the address only; any other item is compared with the calling AE title. (Spring's
-  IpAddressMatcher is modelled with ``ipaddress``: host names are not resolved.)
+  IpAddressMatcher is modelled with ``ipaddress``: host names are not resolved.) Matched in
+  ``dicom_front.whitelisted``.
 - NX …/dcm/scp/CStoreService.java: ``customProcessing``, ``directArchive`` and ``anonymizationEnabled`` of
   the receiver are passed to the importer per C-STORE; a ClientException answers 0xC000 (cannot
   understand), anything else 0xA700 (out of resources).
@@ -58,33 +64,20 @@ archived). A study without a subject label waits in the prearchive.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import logging
 import re
 import threading
 import time
-import weakref
 from collections import OrderedDict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from io import BytesIO
 from typing import Any
 
 from flask import Flask
+from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.uid import (
-    DeflatedExplicitVRLittleEndian,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    JPEG2000TransferSyntaxes,
-    JPEGLSTransferSyntaxes,
-    JPEGTransferSyntaxes,
-    RLELossless,
-)
-from pynetdicom import AE, AllStoragePresentationContexts, build_context, evt
-from pynetdicom.presentation import PresentationContext
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-from pynetdicom.transport import AssociationServer
 
 from compliance.dicomedit import DicomEditError, DicomEditRejectionError, apply_script, ast, load_script_text
 
@@ -92,24 +85,14 @@ from . import dqr_requests
 from .archive_ingest import SessionTarget, file_into_archive, file_into_prearchive, receive_study
 from .archive_model import ArchiveError, Experiment, PrearchiveSession
 from .common import STATE_KEY
+from .dicom_front import MAXIMUM_ASSOCIATIONS, OUT_OF_RESOURCES, STOP_TIMEOUT, FrontProcess, truthy
 from .state import DoubleState, Project
 
 logger = logging.getLogger("xnat_double.dicom_receivers")
 
-HOST = "127.0.0.1"
 EXTENSION_KEY = "xnat_double.dicom_receivers"
 SUCCESS = 0x0000
-OUT_OF_RESOURCES = 0xA700  # XNAT's answer to a ServerException (script error, failed write)
 CANNOT_UNDERSTAND = 0xC000  # XNAT's answer to a ClientException (unreadable object, no UIDs)
-TRANSFER_SYNTAXES = [
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    DeflatedExplicitVRLittleEndian,
-    *JPEGTransferSyntaxes,
-    *JPEGLSTransferSyntaxes,
-    *JPEG2000TransferSyntaxes,
-    RLELossless,
-]
 UNASSIGNED = "Unassigned"
 DEFAULT_SESSION_LABEL = "dicom_upload"
 ASSIGNMENT_TAGS = ("PatientComments", "StudyComments", "AdditionalPatientHistory")
@@ -166,37 +149,6 @@ def identify(current: DoubleState, receiver: dict[str, Any], dataset: Dataset) -
     subject = _assigned(dataset, "Subject") or _text(dataset, "PatientName")
     session = _assigned(dataset, "Session") or _text(dataset, "PatientID")
     return Identified(project, label_chars(subject), label_chars(session))
-
-
-# --- whitelist -----------------------------------------------------------------------------------------
-def _ip_matches(matcher: str, address: str) -> bool | None:
-    """Spring's IpAddressMatcher: None when ``matcher`` is not an address/CIDR (IllegalArgumentException)."""
-    try:
-        network = ipaddress.ip_network(matcher.strip(), strict=False)
-    except ValueError:
-        return None
-    try:
-        return ipaddress.ip_address(address) in network
-    except ValueError:
-        return False
-
-
-def whitelisted(whitelist: Iterable[str], calling_ae: str, address: str) -> bool:
-    """XnatApplicationEntity.isWhitelisted: AE@IP/CIDR needs both; IP/CIDR the address; else the AE."""
-    for item in (entry.strip() for entry in whitelist if isinstance(entry, str)):
-        if not item:
-            continue
-        parts = item.split("@")
-        if len(parts) == 2:
-            if calling_ae == parts[0] and _ip_matches(parts[1], address):
-                return True
-        elif len(parts) == 1:
-            matched = _ip_matches(item, address)
-            if matched is None and calling_ae == item:
-                return True
-            if matched:
-                return True
-    return False
 
 
 # --- anonymisation -------------------------------------------------------------------------------------
@@ -262,16 +214,12 @@ def scripts_for(current: DoubleState, receiver: dict[str, Any], project: str | N
     with current.lock:
         config = current.site_config
         site = str(config.get("sitewideAnonymizationScript") or "")
-        if _truthy(config.get("enableSitewideAnonymizationScript")) and site.strip():
+        if truthy(config.get("enableSitewideAnonymizationScript")) and site.strip():
             scripts.append(("site-wide anonymization script", site))
         found: Project | None = current.projects.get(project or "")
         if found is not None and found.anon_enabled and (found.anon_script or "").strip():
             scripts.append((f"anonymization script of project {found.id}", str(found.anon_script)))
     return scripts
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).strip().lower() == "true"
 
 
 # --- one received instance -----------------------------------------------------------------------------
@@ -289,11 +237,6 @@ class StoreOutcome:
     message: str = ""
     target: SessionTarget | None = None
     archived: bool = False
-
-
-@dataclass
-class _AssociationStudies:
-    studies: dict[str, _Filed] = field(default_factory=dict)
 
 
 def store_instance(
@@ -400,41 +343,13 @@ def _file(
         filed = receive_study(current, target, [dataset])
     if isinstance(filed, PrearchiveSession):
         with current.lock:
-            filed.prevent_anon = not _truthy(receiver.get("anonymizationEnabled", True))
+            filed.prevent_anon = not truthy(receiver.get("anonymizationEnabled", True))
             filed.source = filed.source or source
         return _Filed(target, archive=False)
     return _Filed(target, archive=True)
 
 
 # --- listeners -----------------------------------------------------------------------------------------
-class _SupportedContexts(list[PresentationContext]):
-    """A listener's presentation contexts, shared by its associations instead of deep-copied for each.
-
-    pynetdicom's server deep-copies its contexts for every association it accepts; for a receiver's 171
-    contexts of 17 transfer syntaxes that is some 30 ms of CPU holding the GIL (pydicom checks each UID
-    against its pattern as it is rebuilt), paid for every C-MOVE a PACS sends here. Negotiation only reads
-    the acceptor's contexts and builds new ones for its answer (pynetdicom ``presentation``
-    ``negotiate_as_acceptor`` and ``negotiate_unrestricted``, ``acse._negotiate_as_acceptor``), so each
-    association gets a list of its own holding the same contexts."""
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> list[PresentationContext]:
-        return list(self)
-
-
-def without_forced_collections(server: AssociationServer) -> None:
-    """Stop pynetdicom's server from running a full ``gc.collect()`` every 60 requests it serves.
-
-    It does so to free dead association threads, which the interpreter's own collector frees as well. A
-    full collection walks the whole heap while holding the GIL: in the double, whose heap holds the archive,
-    the DQR history and the web app, py-spy --gil found it held the GIL 19 % of an import benchmark's run,
-    stalling every receiver, DQR thread and REST request."""
-    server.service_actions = _no_service_actions  # type: ignore[method-assign]
-
-
-def _no_service_actions() -> None:
-    return None
-
-
 def _snapshot(receiver: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in receiver.items() if key not in IGNORED_FIELDS}
 
@@ -448,7 +363,7 @@ def desired_ports(current: DoubleState) -> dict[int, list[dict[str, Any]]]:
             return {}
         ports: dict[int, list[dict[str, Any]]] = {}
         for receiver in current.receivers.values():
-            if not _truthy(receiver.get("enabled", True)):
+            if not truthy(receiver.get("enabled", True)):
                 continue
             try:
                 port = int(receiver.get("port"))  # type: ignore[arg-type]
@@ -461,91 +376,58 @@ def desired_ports(current: DoubleState) -> dict[int, list[dict[str, Any]]]:
 
 
 class _Listener:
-    """One port: a pynetdicom AssociationServer answering to the AE titles of its receivers."""
+    """One port: its pynetdicom server runs in a child process (``dicom_front``); each C-STORE it receives
+    is identified, scripted and filed here, in the double, and the child answers with the status."""
 
     def __init__(self, current: DoubleState, port: int, receivers: list[dict[str, Any]]) -> None:
         self.state = current
         self.port = port
         self.receivers = {str(item.get("aeTitle") or "").strip(): item for item in receivers}
         self.key = json.dumps(receivers, sort_keys=True, default=str)
-        self._associations: weakref.WeakKeyDictionary[Any, tuple[dict[str, Any], _AssociationStudies]] = (
-            weakref.WeakKeyDictionary()
-        )
         self._lock = threading.Lock()
         # Studies still receiving, per receiver AE: study UID -> where it went, and when it last got a file.
         self._receiving: dict[str, dict[str, _Filed]] = {}
         self._last_file: dict[tuple[str, str], float] = {}
-        ae = AE(ae_title=next(iter(self.receivers), "XNAT") or "XNAT")
-        ae.require_called_aet = False  # checked per receiver in _requested
-        ae.maximum_associations = 20
-        contexts = [build_context(Verification)]
-        storage = AllStoragePresentationContexts
-        contexts += [build_context(item.abstract_syntax, TRANSFER_SYNTAXES) for item in storage]
-        ae.supported_contexts = contexts
-        self._ae = ae
-        handlers = [
-            (evt.EVT_REQUESTED, self._requested),
-            (evt.EVT_C_STORE, self._store),
-            (evt.EVT_RELEASED, self._forget),
-            (evt.EVT_ABORTED, self._forget),
-        ]
-        self._server = ae.start_server((HOST, port), block=False, evt_handlers=handlers)
-        self._server.contexts = _SupportedContexts(self._server.contexts)
-        without_forced_collections(self._server)
+        self._front = FrontProcess(port, receivers)
+        self._workers = ThreadPoolExecutor(MAXIMUM_ASSOCIATIONS, thread_name_prefix=f"receiver-{port}")
+        self._relay = threading.Thread(target=self._serve_front, name=f"receiver-{port}-relay", daemon=True)
+        self._relay.start()
 
     @property
     def ae_titles(self) -> list[str]:
         return sorted(self.receivers)
 
     def stop(self) -> None:
-        for association in list(self._server.active_associations):
-            association.abort()
-        self._server.shutdown()
+        self._front.stop()
+        self._relay.join(STOP_TIMEOUT)
+        self._workers.shutdown(wait=True, cancel_futures=True)
 
-    def _requested(self, event: evt.Event) -> None:
-        association = event.assoc
-        request = association.requestor.primitive
-        called = str(request.called_ae_title or "").strip()
-        calling = str(request.calling_ae_title or "").strip()
-        address = str(association.requestor.address)
+    def _serve_front(self) -> None:
+        for message in self._front.messages():
+            if message[0] == "store":
+                _, request_id, called, source, data = message
+                self._workers.submit(self._answer, request_id, called, source, data)
+            elif message[0] == "refused":
+                _, calling, address, called, reason = message
+                logger.info("%s@%s → %s:%s refused (reason %#x)", calling, address, called, self.port, reason)
+
+    def _answer(self, request_id: int, called: str, source: str, data: bytes) -> None:
+        self._front.answer(request_id, self._store(called, source, data))
+
+    def _store(self, called: str, source: str, data: bytes) -> int:
         receiver = self.receivers.get(called)
-        reason = 0
         if receiver is None:
-            reason = 0x07  # called AE title not recognised
-        elif _truthy(receiver.get("whitelistEnabled")) and not whitelisted(
-            receiver.get("whitelist") or [], calling, address
-        ):
-            reason = 0x03  # calling AE title not recognised (XnatApplicationEntity)
-        if reason:
-            logger.info("%s@%s → %s:%s refused (reason %#x)", calling, address, called, self.port, reason)
-            association.acse.send_reject(0x01, 0x01, reason)
-            evt.trigger(association, evt.EVT_REJECTED, {})
-            association.kill()
-            return
-        with self._lock:
-            self._associations[association] = (receiver, _AssociationStudies())
-
-    def _store(self, event: evt.Event) -> int:
-        with self._lock:
-            entry = self._associations.get(event.assoc)
-        if entry is None:
             return OUT_OF_RESOURCES
-        receiver, _ = entry
         try:
-            dataset = event.dataset
-            dataset.file_meta = event.file_meta
+            dataset = dcmread(BytesIO(data))
         except Exception as error:  # an undecodable object is the SCU's problem
-            logger.warning("%s: unable to read a C-STORE dataset: %s", receiver.get("aeTitle"), error)
+            logger.warning("%s: unable to read a C-STORE dataset: %s", called, error)
             return CANNOT_UNDERSTAND
         try:
-            requestor = event.assoc.requestor
-            source = f"{requestor.ae_title}@{requestor.address}:{requestor.port}"
-            studies = self._studies_receiving(
-                str(receiver.get("aeTitle") or ""), _text(dataset, "StudyInstanceUID")
-            )
+            studies = self._studies_receiving(called, _text(dataset, "StudyInstanceUID"))
             return store_instance(self.state, receiver, dataset, studies, source=source).status
         except Exception:  # never let a failure look like success
-            logger.exception("%s: C-STORE failed", receiver.get("aeTitle"))
+            logger.exception("%s: C-STORE failed", called)
             return OUT_OF_RESOURCES
 
     def _studies_receiving(self, ae_title: str, study_uid: str) -> dict[str, _Filed]:
@@ -570,10 +452,6 @@ class _Listener:
             self._last_file.pop((ae_title, study_uid), None)
             self._last_file[(ae_title, study_uid)] = now
             return studies
-
-    def _forget(self, event: evt.Event) -> None:
-        with self._lock:
-            self._associations.pop(event.assoc, None)
 
 
 class ReceiverListeners:

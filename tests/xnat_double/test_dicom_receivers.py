@@ -15,7 +15,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from xnat_double import dicom_receivers, dqr_requests
+from xnat_double import dicom_front, dicom_receivers, dqr_requests
 from xnat_double.archive_ingest import session_files
 from xnat_double.dqr_requests import ImportTarget
 
@@ -405,13 +405,13 @@ def test_a_port_in_use_is_reported_and_the_others_still_listen(site, port):
 
 
 def test_whitelist_matching_follows_xnat():
-    assert dicom_receivers.whitelisted(["PACS"], "PACS", "10.1.2.3")
-    assert not dicom_receivers.whitelisted(["PACS"], "OTHER", "10.1.2.3")
-    assert dicom_receivers.whitelisted(["10.1.0.0/16"], "OTHER", "10.1.2.3")
-    assert not dicom_receivers.whitelisted(["10.1.0.0/16"], "10.1.0.0/16", "127.0.0.1")
-    assert dicom_receivers.whitelisted(["PACS@10.1.2.3"], "PACS", "10.1.2.3")
-    assert not dicom_receivers.whitelisted(["PACS@10.1.2.3"], "PACS", "10.1.2.4")
-    assert not dicom_receivers.whitelisted([], "PACS", "127.0.0.1")
+    assert dicom_front.whitelisted(["PACS"], "PACS", "10.1.2.3")
+    assert not dicom_front.whitelisted(["PACS"], "OTHER", "10.1.2.3")
+    assert dicom_front.whitelisted(["10.1.0.0/16"], "OTHER", "10.1.2.3")
+    assert not dicom_front.whitelisted(["10.1.0.0/16"], "10.1.0.0/16", "127.0.0.1")
+    assert dicom_front.whitelisted(["PACS@10.1.2.3"], "PACS", "10.1.2.3")
+    assert not dicom_front.whitelisted(["PACS@10.1.2.3"], "PACS", "10.1.2.4")
+    assert not dicom_front.whitelisted([], "PACS", "127.0.0.1")
     assert dicom_receivers.contained_assignment("a;Project: P1, x", "project") == "P1"
     assert dicom_receivers.contained_assignment("MyProject: P1", "Project") == ""
 
