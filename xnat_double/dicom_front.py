@@ -31,6 +31,7 @@ import signal
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -162,7 +163,7 @@ class _Front:
         self.connection = connection
         self._send_lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._waiting: dict[int, tuple[threading.Event, list[int]]] = {}
+        self._waiting: dict[int, Future[int]] = {}
         self._waiting_lock = threading.Lock()
         self._called: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
         self._closed = False
@@ -207,19 +208,20 @@ class _Front:
             return OUT_OF_RESOURCES
         requestor = event.assoc.requestor
         source = f"{requestor.ae_title}@{requestor.address}:{requestor.port}"
-        request_id = next(self._ids)
-        answered, status = threading.Event(), [OUT_OF_RESOURCES]
+        request_id, answer = next(self._ids), Future[int]()
         with self._waiting_lock:
             if self._closed:
                 return OUT_OF_RESOURCES
-            self._waiting[request_id] = (answered, status)
+            self._waiting[request_id] = answer
         try:
-            if self._send(("store", request_id, called, source, event.encoded_dataset())):
-                answered.wait(ANSWER_TIMEOUT)
+            if not self._send(("store", request_id, called, source, event.encoded_dataset())):
+                return OUT_OF_RESOURCES
+            return answer.result(ANSWER_TIMEOUT)
+        except TimeoutError:
+            return OUT_OF_RESOURCES
         finally:
             with self._waiting_lock:
                 self._waiting.pop(request_id, None)
-        return status[0]
 
     def relay_answers(self) -> None:
         """Hand the double's answers to the C-STOREs waiting for them, until it says stop or goes away."""
@@ -236,15 +238,15 @@ class _Front:
             with self._waiting_lock:
                 self._closed = True
                 waiting = list(self._waiting.values())
-            for answered, _ in waiting:
-                answered.set()  # each answers OUT_OF_RESOURCES: never let a lost answer look like success
+            for answer in waiting:  # never let a lost answer look like success
+                if not answer.done():
+                    answer.set_result(OUT_OF_RESOURCES)
 
     def _answer(self, request_id: int, status: int) -> None:
         with self._waiting_lock:
-            entry = self._waiting.get(request_id)
-        if entry is not None:
-            entry[1][0] = status
-            entry[0].set()
+            answer = self._waiting.get(request_id)
+        if answer is not None and not answer.done():
+            answer.set_result(status)
 
 
 def serve(port: int, receivers: list[dict[str, Any]], connection: Connection, log_level: int) -> None:
